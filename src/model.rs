@@ -1,0 +1,386 @@
+//! Shared data model, compiled for both the server and the browser.
+//!
+//! Validation lives beside the types so that every entry point (HTTP ingest,
+//! WebSocket publish, server functions, the simulator, replay) applies the
+//! same rules.
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in milliseconds.
+pub type TimestampMs = i64;
+
+/// Earliest accepted timestamp: 2000-01-01T00:00:00Z. Older data is almost
+/// certainly a unit mistake (seconds instead of milliseconds).
+pub const MIN_TS_MS: TimestampMs = 946_684_800_000;
+/// How far into the future a timestamp may lie (clock skew allowance).
+pub const MAX_FUTURE_SKEW_MS: TimestampMs = 5 * 60 * 1000;
+pub const MAX_SYMBOL_LEN: usize = 12;
+pub const MAX_AUTHOR_CHARS: usize = 40;
+pub const MAX_POST_CHARS: usize = 1_000;
+
+/// One trade/quote of a symbol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    pub symbol: String,
+    pub price: f64,
+    pub volume: f64,
+    /// Unix ms; carried unchanged from the producer so clients can measure latency.
+    pub ts: TimestampMs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+impl SentimentLabel {
+    /// VADER's conventional thresholds.
+    pub fn from_compound(compound: f64) -> Self {
+        if compound >= 0.05 {
+            Self::Positive
+        } else if compound <= -0.05 {
+            Self::Negative
+        } else {
+            Self::Neutral
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Positive => "positive",
+            Self::Neutral => "neutral",
+            Self::Negative => "negative",
+        }
+    }
+}
+
+/// Sentiment scores of one text. `compound` is in [-1, 1]; `pos + neu + neg ≈ 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    pub compound: f64,
+    pub pos: f64,
+    pub neu: f64,
+    pub neg: f64,
+    pub label: SentimentLabel,
+}
+
+impl Sentiment {
+    pub const NEUTRAL: Sentiment = Sentiment {
+        compound: 0.0,
+        pos: 0.0,
+        neu: 1.0,
+        neg: 0.0,
+        label: SentimentLabel::Neutral,
+    };
+}
+
+/// A social-media post, scored for sentiment when it enters the system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    pub id: u64,
+    pub author: String,
+    pub text: String,
+    pub ts: TimestampMs,
+    pub sentiment: Sentiment,
+    /// Symbols the post mentions (cashtags or known tickers), upper case.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+}
+
+/// A post as submitted by a producer, before it gets an id and scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewPost {
+    pub author: String,
+    pub text: String,
+    #[serde(default)]
+    pub ts: Option<TimestampMs>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngagementKind {
+    Like,
+    Share,
+    Comment,
+}
+
+/// A change to a post's engagement counters (delta may be negative: an unlike).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub post_id: u64,
+    pub kind: EngagementKind,
+    pub delta: i64,
+    pub ts: TimestampMs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CandleInterval {
+    #[serde(rename = "1s")]
+    OneSecond,
+    #[serde(rename = "1m")]
+    OneMinute,
+}
+
+impl CandleInterval {
+    pub fn millis(self) -> TimestampMs {
+        match self {
+            Self::OneSecond => 1_000,
+            Self::OneMinute => 60_000,
+        }
+    }
+}
+
+/// OHLCV bar. `start` is the interval's opening time in Unix ms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    pub symbol: String,
+    pub interval: CandleInterval,
+    pub start: TimestampMs,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+/// Active dashboard users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Distinct dashboard sessions connected now.
+    pub sessions: u64,
+    /// WebSocket connections of any kind.
+    pub connections: u64,
+}
+
+/// Why an item was rejected; `field` names the offending field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// `[A-Z0-9.-]{1,12}`.
+pub fn validate_symbol(symbol: &str) -> Result<(), ValidationError> {
+    if symbol.is_empty() || symbol.len() > MAX_SYMBOL_LEN {
+        return Err(ValidationError::new(
+            "symbol",
+            format!("must be 1 to {MAX_SYMBOL_LEN} characters"),
+        ));
+    }
+    if !symbol
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(ValidationError::new(
+            "symbol",
+            "may contain only A-Z, 0-9, '.' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// Timestamps must be after 2000-01-01 and at most five minutes in the future.
+pub fn validate_ts(ts: TimestampMs, now_ms: TimestampMs) -> Result<(), ValidationError> {
+    if ts < MIN_TS_MS {
+        return Err(ValidationError::new(
+            "ts",
+            "must be Unix milliseconds after 2000-01-01",
+        ));
+    }
+    if ts > now_ms + MAX_FUTURE_SKEW_MS {
+        return Err(ValidationError::new(
+            "ts",
+            "lies more than five minutes in the future",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), ValidationError> {
+    if text.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if text.chars().count() > max_chars {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Tick {
+    pub fn validate(&self, now_ms: TimestampMs) -> Result<(), ValidationError> {
+        validate_symbol(&self.symbol)?;
+        if !self.price.is_finite() || self.price <= 0.0 {
+            return Err(ValidationError::new(
+                "price",
+                "must be a finite number greater than 0",
+            ));
+        }
+        if !self.volume.is_finite() || self.volume < 0.0 {
+            return Err(ValidationError::new(
+                "volume",
+                "must be a finite number of at least 0",
+            ));
+        }
+        validate_ts(self.ts, now_ms)
+    }
+}
+
+impl NewPost {
+    pub fn validate(&self, now_ms: TimestampMs) -> Result<(), ValidationError> {
+        validate_text("author", &self.author, MAX_AUTHOR_CHARS)?;
+        validate_text("text", &self.text, MAX_POST_CHARS)?;
+        match self.ts {
+            Some(ts) => validate_ts(ts, now_ms),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Engagement {
+    pub fn validate(&self, now_ms: TimestampMs) -> Result<(), ValidationError> {
+        if self.delta == 0 {
+            return Err(ValidationError::new("delta", "must not be 0"));
+        }
+        if self.delta.unsigned_abs() > 1_000_000 {
+            return Err(ValidationError::new(
+                "delta",
+                "must be between -1000000 and 1000000",
+            ));
+        }
+        validate_ts(self.ts, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: TimestampMs = 1_780_000_000_000;
+
+    fn tick(symbol: &str, price: f64, volume: f64) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            price,
+            volume,
+            ts: NOW,
+        }
+    }
+
+    #[test]
+    fn symbols_follow_the_documented_pattern() {
+        for ok in ["AAPL", "BRK.B", "BTC-USD", "A", "X1234567890Y"] {
+            assert_eq!(validate_symbol(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "aapl",
+            "TOO_LONG",
+            "ABCDEFGHIJKLM",
+            "A B",
+            "ÄPFEL",
+            "$AAPL",
+        ] {
+            assert_eq!(validate_symbol(bad).unwrap_err().field, "symbol", "{bad}");
+        }
+    }
+
+    #[test]
+    fn tick_prices_must_be_finite_and_positive() {
+        assert!(tick("AAPL", 1.5, 0.0).validate(NOW).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                tick("AAPL", bad, 1.0).validate(NOW).unwrap_err().field,
+                "price"
+            );
+        }
+        for bad in [-0.5, f64::NAN] {
+            assert_eq!(
+                tick("AAPL", 1.0, bad).validate(NOW).unwrap_err().field,
+                "volume"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_must_be_in_a_sane_window() {
+        assert!(validate_ts(NOW, NOW).is_ok());
+        assert!(validate_ts(NOW + MAX_FUTURE_SKEW_MS, NOW).is_ok());
+        assert!(validate_ts(NOW + MAX_FUTURE_SKEW_MS + 1, NOW).is_err());
+        // Seconds instead of milliseconds.
+        assert!(validate_ts(1_780_000_000, NOW).is_err());
+    }
+
+    #[test]
+    fn posts_need_author_and_bounded_text() {
+        let post = |author: &str, text: &str| NewPost {
+            author: author.into(),
+            text: text.into(),
+            ts: None,
+        };
+        assert!(post("ann", "hello $AAPL").validate(NOW).is_ok());
+        assert_eq!(post("", "x").validate(NOW).unwrap_err().field, "author");
+        assert_eq!(post("ann", "   ").validate(NOW).unwrap_err().field, "text");
+        let long = "é".repeat(MAX_POST_CHARS + 1);
+        assert_eq!(post("ann", &long).validate(NOW).unwrap_err().field, "text");
+        assert_eq!(
+            post("ann", "a\u{0}b").validate(NOW).unwrap_err().field,
+            "text"
+        );
+    }
+
+    #[test]
+    fn engagement_delta_must_be_nonzero_and_bounded() {
+        let e = |delta| Engagement {
+            post_id: 1,
+            kind: EngagementKind::Like,
+            delta,
+            ts: NOW,
+        };
+        assert!(e(1).validate(NOW).is_ok());
+        assert!(e(-1).validate(NOW).is_ok());
+        assert_eq!(e(0).validate(NOW).unwrap_err().field, "delta");
+        assert_eq!(e(i64::MIN).validate(NOW).unwrap_err().field, "delta");
+    }
+
+    #[test]
+    fn wire_names_are_lowercase() {
+        let json = serde_json::to_string(&EngagementKind::Share).unwrap();
+        assert_eq!(json, "\"share\"");
+        let json = serde_json::to_string(&CandleInterval::OneMinute).unwrap();
+        assert_eq!(json, "\"1m\"");
+        assert_eq!(
+            SentimentLabel::from_compound(0.05),
+            SentimentLabel::Positive
+        );
+        assert_eq!(
+            SentimentLabel::from_compound(-0.05),
+            SentimentLabel::Negative
+        );
+        assert_eq!(SentimentLabel::from_compound(0.0), SentimentLabel::Neutral);
+    }
+}

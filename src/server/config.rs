@@ -1,0 +1,171 @@
+//! Command line and environment configuration (`pulse --help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::hub::HubConfig;
+use super::simulator::SimulatorConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulse",
+    version,
+    about = "Real-time analytics dashboard for markets and social media"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve,
+}
+
+/// Everything the server needs; every flag also reads an environment variable.
+#[derive(Clone, Debug, Args)]
+pub struct ServerConfig {
+    /// Address to listen on. Defaults to LEPTOS_SITE_ADDR (set by cargo-leptos) or 127.0.0.1:3000.
+    #[arg(long, env = "PULSE_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// Directory with the compiled site (WASM, JS, CSS). Defaults to LEPTOS_SITE_ROOT or target/site.
+    #[arg(long, env = "PULSE_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+
+    /// Token producers must present (Authorization: Bearer) to publish; unset = open ingest.
+    #[arg(long, env = "PULSE_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+
+    /// Extra origins allowed to open WebSockets (comma separated); same-origin is always allowed.
+    #[arg(long, env = "PULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Events kept per topic for reconnecting clients.
+    #[arg(long, env = "PULSE_HISTORY", default_value_t = 10_000)]
+    pub history: usize,
+
+    /// Longest time (ms) an event waits to be batched with others under load.
+    #[arg(long, env = "PULSE_BATCH_WINDOW_MS", default_value_t = 5)]
+    pub batch_window_ms: u64,
+
+    /// Frames queued per connection before a slow consumer is conflated or closed.
+    #[arg(long, env = "PULSE_MAX_QUEUED_FRAMES", default_value_t = 1_024)]
+    pub max_queued_frames: usize,
+
+    /// Bytes queued per connection before a slow consumer is conflated or closed.
+    #[arg(long, env = "PULSE_MAX_QUEUED_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_queued_bytes: usize,
+
+    /// Seconds between heartbeat pings; a peer silent for two intervals is dropped.
+    #[arg(long, env = "PULSE_HEARTBEAT_SECS", default_value_t = 20)]
+    pub heartbeat_secs: u64,
+
+    #[command(flatten)]
+    pub simulator: SimulatorArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SimulatorArgs {
+    /// Turn the built-in simulated feed off.
+    #[arg(long = "no-simulator", env = "PULSE_NO_SIMULATOR", action = clap::ArgAction::SetTrue)]
+    pub disabled: bool,
+
+    /// Seed of the simulator's random generator (same seed, same data).
+    #[arg(long = "sim-seed", env = "PULSE_SIM_SEED", default_value_t = 42)]
+    pub seed: u64,
+
+    /// Simulated ticks per second (all symbols together).
+    #[arg(
+        long = "sim-tick-rate",
+        env = "PULSE_SIM_TICK_RATE",
+        default_value_t = 20.0
+    )]
+    pub tick_rate: f64,
+
+    /// Simulated symbols, comma separated.
+    #[arg(
+        long = "sim-symbols",
+        env = "PULSE_SIM_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "AAPL,MSFT,NVDA,TSLA,AMZN,BTC-USD"
+    )]
+    pub symbols: Vec<String>,
+
+    /// Volatility per square-root second of the simulated prices (0.001 = 0.1 %).
+    #[arg(
+        long = "sim-volatility",
+        env = "PULSE_SIM_VOLATILITY",
+        default_value_t = 0.001
+    )]
+    pub volatility: f64,
+}
+
+impl ServerConfig {
+    /// Defaults suitable for tests: random port on loopback, no simulator.
+    pub fn for_tests() -> Self {
+        let mut config = Cli::parse_from(["pulse"]).server;
+        config.addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.simulator.disabled = true;
+        config
+    }
+
+    pub fn hub(&self) -> HubConfig {
+        HubConfig {
+            history_len: self.history,
+            batch_window: Duration::from_millis(self.batch_window_ms),
+            ..HubConfig::default()
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+
+    pub fn simulator(&self) -> Option<SimulatorConfig> {
+        let args = &self.simulator;
+        (!args.disabled).then(|| SimulatorConfig {
+            seed: args.seed,
+            tick_rate: args.tick_rate,
+            symbols: args.symbols.clone(),
+            volatility: args.volatility,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_flags_override_them() {
+        let cli = Cli::parse_from(["pulse", "--sim-seed", "7", "--sim-symbols", "A,B"]);
+        let sim = cli.server.simulator().unwrap();
+        assert_eq!(sim.seed, 7);
+        assert_eq!(sim.symbols, ["A", "B"]);
+        assert_eq!(cli.server.history, 10_000);
+        let cli = Cli::parse_from(["pulse", "--no-simulator"]);
+        assert!(cli.server.simulator().is_none());
+    }
+
+    #[test]
+    fn help_documents_every_flag() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for flag in [
+            "--addr",
+            "--ingest-token",
+            "--no-simulator",
+            "--sim-tick-rate",
+            "--history",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The topic hub: Pulse's equivalent of Channels' groups and channel layer.
+//!
+//! Every topic has an epoch (new whenever its history is lost, e.g. a restart
+//! without persistence), a per-event offset and a bounded history, so a
+//! reconnecting client can ask for what it missed.
+//!
+//! Fan-out cost is what matters: an event is serialized once when it is
+//! published. A per-topic flusher then groups whatever was published since its
+//! last flush into one frame (a single `event`, or a `batch`) and broadcasts
+//! one `Arc<Frame>`; every subscriber writes the same bytes. When a topic is
+//! idle the flusher sends at once; under load it waits at most `batch_window`
+//! after the previous flush, so each subscriber wakes once per window instead
+//! of once per event.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::{broadcast, Notify};
+
+use crate::protocol::{StreamPosition, Topic};
+
+/// Tuning of the hub; see `server::config` for the flags that set it.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Events kept per topic for recovery.
+    pub history_len: usize,
+    /// Longest time an event waits to be grouped with others under load.
+    pub batch_window: Duration,
+    /// Frames a subscriber may lag in the broadcast channel before it misses some.
+    pub channel_capacity: usize,
+    /// Events grouped into one frame at most.
+    pub max_batch: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            history_len: 10_000,
+            batch_window: Duration::from_millis(5),
+            channel_capacity: 4_096,
+            max_batch: 512,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("event could not be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// One published event, serialized once.
+#[derive(Debug)]
+pub struct Event {
+    pub offset: u64,
+    /// `{"topic":..,"offset":..,"data":..}` — the body shared by `event` and `batch` frames.
+    pub body: Box<str>,
+    /// Events with the same key supersede each other when a slow consumer is
+    /// conflated (the symbol of a tick); `None` means never conflate.
+    pub conflation_key: Option<Arc<str>>,
+    /// Producer timestamp (Unix ms) when the data carries one, for latency metrics.
+    pub source_ts: Option<i64>,
+}
+
+/// What the broadcast channel carries: one or more consecutive events of a
+/// topic, already encoded as a WebSocket text frame.
+#[derive(Debug)]
+pub struct Frame {
+    pub topic: Arc<str>,
+    pub conflatable: bool,
+    pub events: Vec<Arc<Event>>,
+    pub text: Utf8Bytes,
+}
+
+impl Frame {
+    pub fn last_offset(&self) -> u64 {
+        self.events.last().map_or(0, |event| event.offset)
+    }
+
+    /// Encodes events as one `event` frame, or a `batch` frame when there are several.
+    pub fn encode(events: &[Arc<Event>]) -> String {
+        match events {
+            [single] => {
+                let mut text = String::with_capacity(single.body.len() + 14);
+                text.push_str(r#"{"op":"event","#);
+                text.push_str(&single.body[1..]);
+                text
+            }
+            _ => {
+                let len = events.iter().map(|e| e.body.len() + 1).sum::<usize>();
+                let mut text = String::with_capacity(len + 28);
+                text.push_str(r#"{"op":"batch","events":["#);
+                for (i, event) in events.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(&event.body);
+                }
+                text.push_str("]}");
+                text
+            }
+        }
+    }
+}
+
+/// Where a published event landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub epoch: Arc<str>,
+    pub offset: u64,
+}
+
+impl From<Published> for StreamPosition {
+    fn from(published: Published) -> Self {
+        StreamPosition {
+            epoch: published.epoch.to_string(),
+            offset: published.offset,
+        }
+    }
+}
+
+/// The answer to a subscription: where the topic stands, what the client
+/// missed (when it could be recovered) and the live feed after that.
+pub struct Subscription {
+    pub topic: Arc<str>,
+    pub epoch: Arc<str>,
+    /// Offset of the last event the subscriber will have after `backlog`.
+    pub offset: u64,
+    pub recovered: bool,
+    pub backlog: Vec<Arc<Event>>,
+    pub receiver: broadcast::Receiver<Arc<Frame>>,
+    pub conflatable: bool,
+}
+
+struct TopicState {
+    /// Offset of the most recently published event (0 before the first).
+    last_offset: u64,
+    /// Offset of the newest event already handed to the broadcast channel.
+    flushed_offset: u64,
+    history: VecDeque<Arc<Event>>,
+    pending: Vec<Arc<Event>>,
+    last_flush: Option<Instant>,
+}
+
+struct TopicChannel {
+    name: Arc<str>,
+    epoch: Arc<str>,
+    conflatable: bool,
+    state: Mutex<TopicState>,
+    sender: broadcast::Sender<Arc<Frame>>,
+    wake: Notify,
+}
+
+/// Topics by name, created on first use.
+pub struct Hub {
+    config: HubConfig,
+    epoch_seed: String,
+    topics: RwLock<HashMap<Topic, Arc<TopicChannel>>>,
+}
+
+impl Hub {
+    /// `epoch_seed` should differ between runs whose histories differ (a
+    /// random or time-based string when nothing is persisted).
+    pub fn new(config: HubConfig, epoch_seed: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            epoch_seed: epoch_seed.into(),
+            topics: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    fn channel(&self, topic: &Topic) -> Arc<TopicChannel> {
+        if let Some(channel) = read_lock(&self.topics).get(topic) {
+            return Arc::clone(channel);
+        }
+        let mut topics = write_lock(&self.topics);
+        let channel = topics.entry(topic.clone()).or_insert_with(|| {
+            let name: Arc<str> = topic.to_string().into();
+            let channel = Arc::new(TopicChannel {
+                epoch: format!("{}-{}", self.epoch_seed, name).into(),
+                name,
+                conflatable: topic.is_market_data(),
+                state: Mutex::new(TopicState {
+                    last_offset: 0,
+                    flushed_offset: 0,
+                    history: VecDeque::new(),
+                    pending: Vec::new(),
+                    last_flush: None,
+                }),
+                sender: broadcast::channel(self.config.channel_capacity).0,
+                wake: Notify::new(),
+            });
+            tokio::spawn(run_flusher(Arc::clone(&channel), self.config.clone()));
+            channel
+        });
+        Arc::clone(channel)
+    }
+
+    /// Publishes `data` on `topic`; returns the event's position.
+    pub fn publish<T: Serialize>(
+        &self,
+        topic: &Topic,
+        data: &T,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Result<Published, HubError> {
+        let data = serde_json::to_string(data)?;
+        let channel = self.channel(topic);
+        let offset = {
+            let mut state = lock(&channel.state);
+            let offset = state.last_offset + 1;
+            let body = format!(
+                r#"{{"topic":{},"offset":{offset},"data":{data}}}"#,
+                serde_json::to_string(&*channel.name)?
+            );
+            let event = Arc::new(Event {
+                offset,
+                body: body.into_boxed_str(),
+                conflation_key,
+                source_ts,
+            });
+            state.last_offset = offset;
+            if state.history.len() >= self.config.history_len {
+                state.history.pop_front();
+            }
+            if self.config.history_len > 0 {
+                state.history.push_back(Arc::clone(&event));
+            }
+            state.pending.push(event);
+            offset
+        };
+        channel.wake.notify_one();
+        Ok(Published {
+            epoch: Arc::clone(&channel.epoch),
+            offset,
+        })
+    }
+
+    /// Subscribes to `topic`. With `since`, events after that position are
+    /// returned in `backlog` when the history still reaches back to it; the
+    /// live receiver then continues exactly where the backlog ends.
+    pub fn subscribe(&self, topic: &Topic, since: Option<&StreamPosition>) -> Subscription {
+        let channel = self.channel(topic);
+        let mut state = lock(&channel.state);
+        // Flushing first makes "everything up to the current offset" well
+        // defined: it is in the history, and nothing older is still in flight.
+        flush_locked(&channel, &mut state, self.config.max_batch);
+        let receiver = channel.sender.subscribe();
+        let current = state.flushed_offset;
+        let (recovered, backlog) = match since {
+            None => (true, Vec::new()),
+            Some(position) if *position.epoch != *channel.epoch => (false, Vec::new()),
+            Some(position) if position.offset >= current => {
+                (position.offset == current, Vec::new())
+            }
+            Some(position) => {
+                let oldest = state.history.front().map_or(u64::MAX, |e| e.offset);
+                if position.offset + 1 < oldest {
+                    (false, Vec::new())
+                } else {
+                    let backlog = state
+                        .history
+                        .iter()
+                        .filter(|e| e.offset > position.offset && e.offset <= current)
+                        .cloned()
+                        .collect();
+                    (true, backlog)
+                }
+            }
+        };
+        Subscription {
+            topic: Arc::clone(&channel.name),
+            epoch: Arc::clone(&channel.epoch),
+            offset: current,
+            recovered: recovered && since.is_some(),
+            backlog,
+            receiver,
+            conflatable: channel.conflatable,
+        }
+    }
+
+    /// The position a snapshot taken now corresponds to.
+    pub fn position(&self, topic: &Topic) -> StreamPosition {
+        let channel = self.channel(topic);
+        let state = lock(&channel.state);
+        StreamPosition {
+            epoch: channel.epoch.to_string(),
+            offset: state.last_offset,
+        }
+    }
+
+    /// Topic names with their subscriber counts, for metrics.
+    pub fn subscriber_counts(&self) -> Vec<(Arc<str>, usize)> {
+        let mut counts: Vec<_> = read_lock(&self.topics)
+            .values()
+            .map(|c| (Arc::clone(&c.name), c.sender.receiver_count()))
+            .collect();
+        counts.sort();
+        counts
+    }
+}
+
+/// Broadcasts pending events of one topic, grouping them under load.
+async fn run_flusher(channel: Arc<TopicChannel>, config: HubConfig) {
+    loop {
+        channel.wake.notified().await;
+        let due = lock(&channel.state)
+            .last_flush
+            .map(|at| at + config.batch_window);
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let mut state = lock(&channel.state);
+        flush_locked(&channel, &mut state, config.max_batch);
+    }
+}
+
+/// Broadcasts everything pending, in frames of at most `max_batch` events.
+/// Called only with the topic's lock held, which keeps frames in offset order.
+fn flush_locked(channel: &TopicChannel, state: &mut TopicState, max_batch: usize) {
+    while !state.pending.is_empty() {
+        let take = state.pending.len().min(max_batch.max(1));
+        let events: Vec<Arc<Event>> = state.pending.drain(..take).collect();
+        state.flushed_offset = events.last().map_or(state.flushed_offset, |e| e.offset);
+        state.last_flush = Some(Instant::now());
+        if channel.sender.receiver_count() > 0 {
+            let frame = Frame {
+                topic: Arc::clone(&channel.name),
+                conflatable: channel.conflatable,
+                text: Utf8Bytes::from(Frame::encode(&events)),
+                events,
+            };
+            // An error only means nobody listens any more.
+            let _ = channel.sender.send(Arc::new(frame));
+        }
+    }
+}
+
+/// The hub's locks guard plain data with no invariants a panic could break
+/// half-way, so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn hub(history_len: usize) -> Arc<Hub> {
+        Hub::new(
+            HubConfig {
+                history_len,
+                batch_window: Duration::from_millis(1),
+                ..HubConfig::default()
+            },
+            "test",
+        )
+    }
+
+    async fn next_offsets(sub: &mut Subscription) -> Vec<u64> {
+        let frame = sub.receiver.recv().await.unwrap();
+        let parsed: Value = serde_json::from_str(frame.text.as_str()).unwrap();
+        match parsed["op"].as_str() {
+            Some("event") => vec![parsed["offset"].as_u64().unwrap()],
+            Some("batch") => parsed["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["offset"].as_u64().unwrap())
+                .collect(),
+            other => panic!("unexpected op {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn offsets_increase_by_one_and_frames_are_valid_json() {
+        let hub = hub(100);
+        let mut sub = hub.subscribe(&Topic::Posts, None);
+        for i in 0..3 {
+            assert_eq!(
+                hub.publish(&Topic::Posts, &json!({"i": i}), None, None)
+                    .unwrap()
+                    .offset,
+                i + 1
+            );
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            seen.extend(next_offsets(&mut sub).await);
+        }
+        assert_eq!(seen, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn since_replays_missed_events_without_gaps_or_duplicates() {
+        let hub = hub(100);
+        for i in 0..10 {
+            hub.publish(&Topic::Posts, &json!(i), None, None).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let epoch = hub.position(&Topic::Posts).epoch;
+        let since = StreamPosition { epoch, offset: 6 };
+        let mut sub = hub.subscribe(&Topic::Posts, Some(&since));
+        assert!(sub.recovered);
+        let backlog: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
+        assert_eq!(backlog, [7, 8, 9, 10]);
+        hub.publish(&Topic::Posts, &json!(10), None, None).unwrap();
+        assert_eq!(next_offsets(&mut sub).await, [11]);
+    }
+
+    #[tokio::test]
+    async fn stale_epoch_or_truncated_history_is_not_recovered() {
+        let hub = hub(5);
+        for i in 0..20 {
+            hub.publish(&Topic::Posts, &json!(i), None, None).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let epoch = hub.position(&Topic::Posts).epoch;
+        let old = StreamPosition {
+            epoch: epoch.clone(),
+            offset: 3,
+        };
+        assert!(!hub.subscribe(&Topic::Posts, Some(&old)).recovered);
+        let foreign = StreamPosition {
+            epoch: "other".into(),
+            offset: 19,
+        };
+        assert!(!hub.subscribe(&Topic::Posts, Some(&foreign)).recovered);
+        let edge = StreamPosition { epoch, offset: 15 };
+        let sub = hub.subscribe(&Topic::Posts, Some(&edge));
+        assert!(sub.recovered);
+        assert_eq!(sub.backlog.len(), 5);
+    }
+
+    #[test]
+    fn single_and_batch_frames_share_event_bodies() {
+        let event = |offset| {
+            Arc::new(Event {
+                offset,
+                body: format!(r#"{{"topic":"posts","offset":{offset},"data":null}}"#).into(),
+                conflation_key: None,
+                source_ts: None,
+            })
+        };
+        let single: Value = serde_json::from_str(&Frame::encode(&[event(1)])).unwrap();
+        assert_eq!(
+            single,
+            json!({"op":"event","topic":"posts","offset":1,"data":null})
+        );
+        let batch: Value = serde_json::from_str(&Frame::encode(&[event(1), event(2)])).unwrap();
+        assert_eq!(batch["op"], "batch");
+        assert_eq!(batch["events"][1]["offset"], 2);
+    }
+}

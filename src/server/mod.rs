@@ -1,0 +1,279 @@
+//! The server: wires the hub, ingest, simulator and HTTP/WebSocket routes.
+
+pub mod config;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod outbox;
+pub mod simulator;
+pub mod state;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{shell, App};
+use config::ServerConfig;
+use hub::Hub;
+use ingest::{now_ms, Ingest};
+use metrics::Metrics;
+use simulator::{SimulatorConfig, SimulatorError, TickGenerator};
+use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Simulator(#[from] SimulatorError),
+    #[error("server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Leptos settings: cargo-leptos passes them as `LEPTOS_*` variables; a
+/// plain `cargo run` or a test gets the same defaults as Cargo.toml.
+fn leptos_options(config: &ServerConfig, addr: SocketAddr) -> LeptosOptions {
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let site_root = config
+        .site_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env("LEPTOS_SITE_ROOT", "target/site")));
+    LeptosOptions::builder()
+        .output_name(env("LEPTOS_OUTPUT_NAME", "pulse"))
+        .site_root(site_root.to_string_lossy().into_owned())
+        .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(addr)
+        .reload_port(
+            env("LEPTOS_RELOAD_PORT", "3001")
+                .parse::<u32>()
+                .unwrap_or(3001),
+        )
+        .env(
+            match env("LEPTOS_ENV", "PROD").to_ascii_uppercase().as_str() {
+                "DEV" | "DEVELOPMENT" => leptos::config::Env::DEV,
+                _ => leptos::config::Env::PROD,
+            },
+        )
+        .build()
+}
+
+/// A started server; dropping it does not stop it, call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    serve: JoinHandle<Result<(), std::io::Error>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, closes WebSockets (1001), and waits for requests in flight.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        for task in &self.background {
+            task.abort();
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.serve).await {
+            Ok(Ok(result)) => result.map_err(ServerError::from),
+            Ok(Err(join_error)) => Err(ServerError::Serve(std::io::Error::other(join_error))),
+            Err(_) => {
+                tracing::warn!("connections did not close within 10 s; exiting anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Binds, starts the simulator (if enabled) and serves until shut down.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let simulator = config.simulator();
+    if let Some(sim) = &simulator {
+        sim.validate()?;
+    }
+    let wanted = config
+        .addr
+        .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    let listener = tokio::net::TcpListener::bind(wanted)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: wanted,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+
+    let (stop, stopped) = watch::channel(false);
+    let hub = Hub::new(config.hub(), epoch_seed());
+    let ingest = Arc::new(Ingest::new(Arc::clone(&hub)));
+    let state = AppState {
+        leptos_options: leptos_options(&config, addr),
+        config: Arc::new(config),
+        hub,
+        ingest,
+        metrics: Arc::new(Metrics::default()),
+        shutdown: stopped.clone(),
+    };
+
+    let mut background = Vec::new();
+    if let Some(sim) = simulator {
+        background.push(tokio::spawn(run_simulator(sim, Arc::clone(&state.ingest))));
+    }
+
+    let app = router(state.clone());
+    let mut stopped_for_serve = stopped;
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped_for_serve.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        stop,
+        serve,
+        background,
+    })
+}
+
+/// A fresh epoch for every process start: nothing is persisted yet, so
+/// history from an earlier run can never be recovered.
+fn epoch_seed() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{:x}", nanos, std::process::id())
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let shell_options = state.leptos_options.clone();
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route(
+            "/rpc/{*fn_name}",
+            get(server_fn_handler).post(server_fn_handler),
+        )
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(shell_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+async fn server_fn_handler(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> impl IntoResponse {
+    leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), request)
+        .await
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if *state.shutdown.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "shutting_down"})),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({"status": "ready"})).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.hub.subscriber_counts()),
+    )
+}
+
+/// Feeds simulated ticks at the configured rate until aborted.
+async fn run_simulator(config: SimulatorConfig, ingest: Arc<Ingest>) {
+    let mut generator = TickGenerator::new(&config);
+    // Wake at most every 10 ms and catch up on however many ticks are due, so
+    // high rates do not depend on timer resolution.
+    let period = config.tick_interval().max(Duration::from_millis(10));
+    let mut timer = tokio::time::interval(period);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = tokio::time::Instant::now();
+    let mut produced: u64 = 0;
+    loop {
+        timer.tick().await;
+        let due = (started.elapsed().as_secs_f64() * config.tick_rate) as u64;
+        while produced < due {
+            produced += 1;
+            if let Err(error) = ingest.tick(generator.next_tick(now_ms()), now_ms()) {
+                tracing::warn!(%error, "simulated tick rejected");
+            }
+        }
+    }
+}

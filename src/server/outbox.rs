@@ -1,0 +1,322 @@
+//! A connection's bounded outgoing queue.
+//!
+//! The connection task moves frames from the hub into the outbox without ever
+//! waiting on the socket; a separate writer task drains it. When the queue
+//! goes over its budget (frames or bytes), queued market data is conflated to
+//! the latest event per symbol; if that is not enough the connection is
+//! closed with [`SLOW_CONSUMER_CLOSE`]. One slow client therefore costs
+//! nobody else anything.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::Notify;
+
+use super::hub::{Event, Frame};
+
+/// Close code for a consumer that stays over its queue budget.
+pub const SLOW_CONSUMER_CLOSE: u16 = 4008;
+
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxLimits {
+    pub max_frames: usize,
+    pub max_bytes: usize,
+}
+
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A hub frame whose bytes are shared with every other subscriber.
+    Shared(Arc<Frame>),
+    /// A frame made for this connection alone (replies, backlog, conflated data).
+    Own(Utf8Bytes),
+    Ping,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        match self {
+            Self::Shared(frame) => frame.text.len(),
+            Self::Own(text) => text.len(),
+            Self::Ping => 0,
+        }
+    }
+}
+
+/// What the writer should do once the queue is drained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// Result of offering a hub frame to the outbox.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    Queued,
+    /// Market data was conflated; this many events were dropped.
+    Conflated {
+        skipped: usize,
+    },
+    /// The budget is exhausted: the connection is being closed.
+    Closing,
+    /// The connection is already closing; the frame was discarded.
+    Closed,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Outgoing>,
+    bytes: usize,
+    close: Option<CloseReason>,
+}
+
+pub struct Outbox {
+    limits: OutboxLimits,
+    state: Mutex<State>,
+    ready: Notify,
+}
+
+impl Outbox {
+    pub fn new(limits: OutboxLimits) -> Self {
+        Self {
+            limits,
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a reply or backlog frame. These are not subject to the budget:
+    /// they are answers the client asked for, bounded by the request itself.
+    pub fn push_own(&self, item: Outgoing) {
+        let mut state = self.state();
+        if state.close.is_some() {
+            return;
+        }
+        state.bytes += item.len();
+        state.queue.push_back(item);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Queues a hub frame, conflating or closing when over budget.
+    pub fn push_frame(&self, frame: Arc<Frame>) -> PushOutcome {
+        let mut state = self.state();
+        if state.close.is_some() {
+            return PushOutcome::Closed;
+        }
+        let len = frame.text.len();
+        let over = |state: &State| {
+            state.queue.len() + 1 > self.limits.max_frames
+                || state.bytes + len > self.limits.max_bytes
+        };
+        let mut outcome = PushOutcome::Queued;
+        if over(&state) {
+            let skipped = conflate(&mut state);
+            if skipped > 0 {
+                outcome = PushOutcome::Conflated { skipped };
+            }
+            if over(&state) {
+                state.close = Some(CloseReason {
+                    code: SLOW_CONSUMER_CLOSE,
+                    reason: "slow consumer: outgoing queue over budget".into(),
+                });
+                drop(state);
+                self.ready.notify_one();
+                return PushOutcome::Closing;
+            }
+        }
+        state.bytes += len;
+        state.queue.push_back(Outgoing::Shared(frame));
+        drop(state);
+        self.ready.notify_one();
+        outcome
+    }
+
+    /// Asks the writer to close the connection after what is queued.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        let mut state = self.state();
+        if state.close.is_none() {
+            state.close = Some(CloseReason {
+                code,
+                reason: reason.into(),
+            });
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.state().close.is_some()
+    }
+
+    /// Waits for work; returns everything queued, and the close reason when
+    /// the connection should end after it.
+    pub async fn next_batch(&self) -> (Vec<Outgoing>, Option<CloseReason>) {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut state = self.state();
+                if !state.queue.is_empty() || state.close.is_some() {
+                    state.bytes = 0;
+                    let items = state.queue.drain(..).collect();
+                    return (items, state.close.clone());
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Replaces every queued market-data frame by one frame per topic that holds
+/// only the newest event per symbol, preceded by a `conflated` notice.
+/// Returns how many events were dropped.
+fn conflate(state: &mut State) -> usize {
+    let mut kept: Vec<Outgoing> = Vec::with_capacity(state.queue.len());
+    // Per topic: events in arrival order, later ones replacing earlier ones with the same key.
+    let mut by_topic: Vec<(Arc<str>, Vec<Arc<Event>>, usize)> = Vec::new();
+    for item in state.queue.drain(..) {
+        match item {
+            Outgoing::Shared(frame) if frame.conflatable => {
+                let entry = match by_topic.iter_mut().position(|(t, _, _)| *t == frame.topic) {
+                    Some(i) => &mut by_topic[i],
+                    None => {
+                        by_topic.push((Arc::clone(&frame.topic), Vec::new(), 0));
+                        let last = by_topic.len() - 1;
+                        &mut by_topic[last]
+                    }
+                };
+                entry.2 += frame.events.len();
+                entry.1.extend(frame.events.iter().cloned());
+            }
+            other => kept.push(other),
+        }
+    }
+    let mut skipped_total = 0;
+    for (topic, events, total) in by_topic {
+        let mut latest: HashMap<Option<Arc<str>>, Arc<Event>> = HashMap::new();
+        for event in events {
+            latest.insert(event.conflation_key.clone(), event);
+        }
+        let mut survivors: Vec<Arc<Event>> = latest.into_values().collect();
+        survivors.sort_by_key(|event| event.offset);
+        let skipped = total - survivors.len();
+        skipped_total += skipped;
+        if skipped > 0 {
+            let notice =
+                serde_json::json!({"op": "conflated", "topic": &*topic, "skipped": skipped});
+            kept.push(Outgoing::Own(Utf8Bytes::from(notice.to_string())));
+        }
+        kept.push(Outgoing::Own(Utf8Bytes::from(Frame::encode(&survivors))));
+    }
+    state.bytes = kept.iter().map(Outgoing::len).sum();
+    state.queue = kept.into();
+    skipped_total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick_frame(offset: u64, symbol: &str) -> Arc<Frame> {
+        let event = Arc::new(Event {
+            offset,
+            body: format!(
+                r#"{{"topic":"ticks","offset":{offset},"data":{{"symbol":"{symbol}"}}}}"#
+            )
+            .into(),
+            conflation_key: Some(symbol.into()),
+            source_ts: None,
+        });
+        let text = Frame::encode(std::slice::from_ref(&event));
+        Arc::new(Frame {
+            topic: "ticks".into(),
+            conflatable: true,
+            events: vec![event],
+            text: Utf8Bytes::from(text),
+        })
+    }
+
+    fn post_frame(offset: u64, size: usize) -> Arc<Frame> {
+        let event = Arc::new(Event {
+            offset,
+            body: format!(
+                r#"{{"topic":"posts","offset":{offset},"data":"{}"}}"#,
+                "x".repeat(size)
+            )
+            .into(),
+            conflation_key: None,
+            source_ts: None,
+        });
+        let text = Frame::encode(std::slice::from_ref(&event));
+        Arc::new(Frame {
+            topic: "posts".into(),
+            conflatable: false,
+            events: vec![event],
+            text: Utf8Bytes::from(text),
+        })
+    }
+
+    fn texts(items: &[Outgoing]) -> Vec<serde_json::Value> {
+        items
+            .iter()
+            .map(|item| match item {
+                Outgoing::Shared(frame) => serde_json::from_str(frame.text.as_str()).unwrap(),
+                Outgoing::Own(text) => serde_json::from_str(text.as_str()).unwrap(),
+                Outgoing::Ping => serde_json::Value::Null,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn market_data_is_conflated_to_latest_per_symbol() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_frames: 4,
+            max_bytes: 1 << 20,
+        });
+        for (offset, symbol) in [(1, "A"), (2, "B"), (3, "A"), (4, "A")] {
+            assert_eq!(
+                outbox.push_frame(tick_frame(offset, symbol)),
+                PushOutcome::Queued
+            );
+        }
+        assert_eq!(
+            outbox.push_frame(tick_frame(5, "B")),
+            PushOutcome::Conflated { skipped: 2 }
+        );
+        let (items, close) = outbox.next_batch().await;
+        assert_eq!(close, None);
+        let frames = texts(&items);
+        assert_eq!(frames[0]["op"], "conflated");
+        assert_eq!(frames[0]["skipped"], 2);
+        // Survivors: B@2 and A@4, in offset order, then the new B@5.
+        assert_eq!(frames[1]["events"][0]["offset"], 2);
+        assert_eq!(frames[1]["events"][1]["offset"], 4);
+        assert_eq!(frames[2]["offset"], 5);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_over_its_byte_budget_is_closed_with_4008() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_frames: 100,
+            max_bytes: 500,
+        });
+        let mut outcome = PushOutcome::Queued;
+        for offset in 1..=10 {
+            outcome = outbox.push_frame(post_frame(offset, 100));
+            if outcome != PushOutcome::Queued {
+                break;
+            }
+        }
+        assert_eq!(outcome, PushOutcome::Closing);
+        assert_eq!(outbox.push_frame(post_frame(99, 1)), PushOutcome::Closed);
+        let (_, close) = outbox.next_batch().await;
+        assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);
+    }
+}

@@ -1,0 +1,29 @@
+//! State shared by every handler, passed explicitly (axum `State`) and to
+//! server functions through Leptos context.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use super::config::ServerConfig;
+use super::hub::Hub;
+use super::ingest::Ingest;
+use super::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<ServerConfig>,
+    pub hub: Arc<Hub>,
+    pub ingest: Arc<Ingest>,
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the server shuts down; connections close on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

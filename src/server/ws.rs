@@ -1,0 +1,480 @@
+//! `/ws`: the WebSocket endpoint speaking the protocol in `crate::protocol`.
+//!
+//! Each connection runs two tasks: this one reads client frames and moves hub
+//! frames into the connection's [`Outbox`]; the writer drains the outbox into
+//! the socket. Neither ever waits on another connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamMap;
+
+use crate::model::Tick;
+use crate::protocol::{
+    ClientMessage, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_CLIENT_FRAME_BYTES,
+};
+
+use super::hub::{Frame, Subscription};
+use super::ingest::{now_ms, IngestError};
+use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
+use super::state::AppState;
+
+/// Close code for a client that keeps sending bad frames.
+const POLICY_VIOLATION: u16 = 1008;
+/// Bad frames tolerated per connection before it is closed.
+const MAX_PROTOCOL_ERRORS: u32 = 100;
+/// Frames beyond this are refused by the WebSocket layer itself (close 1009);
+/// between [`MAX_CLIENT_FRAME_BYTES`] and this the client gets an `error` reply.
+const HARD_FRAME_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WsParams {
+    /// Ingest token for connections that publish (alternative to the Authorization header).
+    token: Option<String>,
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<WsParams>,
+) -> Response {
+    if let Err(message) = check_origin(&headers, &state.config.allowed_origins) {
+        let body = serde_json::json!({"error": {"code": "forbidden_origin", "message": message}});
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    let can_publish = match state.config.ingest_token.as_deref() {
+        None => true,
+        Some(expected) => {
+            let presented = bearer_token(&headers).or(params.token.as_deref());
+            presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
+        }
+    };
+    ws.max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        // Small buffers keep idle connections cheap; frames are written whole anyway.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| Connection::new(state, can_publish).run(socket))
+}
+
+/// Browsers always send `Origin`; it must name this server or an allowed
+/// origin (cross-site WebSocket hijacking). Clients without `Origin` are
+/// programs, not browsers, and are let through.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| "Origin header is not valid text".to_owned())?;
+    if allowed.iter().any(|a| a == origin || a == "*") {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or_default();
+    if !host.is_empty() && origin_host == host {
+        Ok(())
+    } else {
+        Err(format!(
+            "origin '{origin}' is not allowed to open a WebSocket here"
+        ))
+    }
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+struct TopicCursor {
+    topic: Topic,
+    epoch: Arc<str>,
+    offset: u64,
+}
+
+struct Connection {
+    state: AppState,
+    can_publish: bool,
+    outbox: Arc<Outbox>,
+    subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
+    cursors: HashMap<Arc<str>, TopicCursor>,
+    protocol_errors: u32,
+}
+
+impl Connection {
+    fn new(state: AppState, can_publish: bool) -> Self {
+        let limits = OutboxLimits {
+            max_frames: state.config.max_queued_frames,
+            max_bytes: state.config.max_queued_bytes,
+        };
+        Self {
+            state,
+            can_publish,
+            outbox: Arc::new(Outbox::new(limits)),
+            subscriptions: StreamMap::new(),
+            cursors: HashMap::new(),
+            protocol_errors: 0,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let metrics = Arc::clone(&self.state.metrics);
+        metrics
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .connections_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (sink, mut stream) = socket.split();
+        let writer = tokio::spawn(write_loop(
+            sink,
+            Arc::clone(&self.outbox),
+            Arc::clone(&metrics),
+        ));
+        let heartbeat_every = self.state.config.heartbeat();
+        let mut heartbeat = tokio::time::interval(heartbeat_every);
+        heartbeat.reset();
+        let mut last_heard = Instant::now();
+        let mut shutdown = self.state.shutdown.clone();
+
+        loop {
+            tokio::select! {
+                incoming = stream.next() => {
+                    let Some(Ok(message)) = incoming else {
+                        if let Some(Err(error)) = incoming {
+                            tracing::debug!(%error, "websocket read failed");
+                            self.outbox.close(1009, "frame too large or malformed");
+                        }
+                        break;
+                    };
+                    last_heard = Instant::now();
+                    match message {
+                        Message::Text(text) => self.handle_text(text.as_str()),
+                        Message::Binary(_) => self.reply_error(
+                            ErrorCode::BinaryNotSupported,
+                            "binary frames are not supported; send JSON text frames".into(),
+                        ),
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+                Some((topic, item)) = self.subscriptions.next(), if !self.subscriptions.is_empty() => {
+                    self.deliver(topic, item);
+                }
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    self.outbox.close(1001, "server shutting down");
+                    break;
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > heartbeat_every * 2 {
+                        metrics.dead_peer_disconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.outbox.close(1001, "heartbeat timeout");
+                        break;
+                    }
+                    self.outbox.push_own(Outgoing::Ping);
+                }
+            }
+            if self.outbox.is_closing() {
+                break;
+            }
+        }
+        // Let the writer flush what is queued (and the close frame), but not forever.
+        self.outbox.close(1000, "bye");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        metrics
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn reply(&self, message: &ServerMessage) {
+        match serde_json::to_string(message) {
+            Ok(text) => self.outbox.push_own(Outgoing::Own(Utf8Bytes::from(text))),
+            Err(error) => tracing::error!(%error, "could not encode a reply"),
+        }
+    }
+
+    fn reply_error(&mut self, code: ErrorCode, message: String) {
+        self.state.metrics.protocol_error(code);
+        self.reply(&ServerMessage::Error { code, message });
+        self.protocol_errors += 1;
+        if self.protocol_errors >= MAX_PROTOCOL_ERRORS {
+            self.outbox
+                .close(POLICY_VIOLATION, "too many invalid frames");
+        }
+    }
+
+    fn handle_text(&mut self, text: &str) {
+        if text.len() > MAX_CLIENT_FRAME_BYTES {
+            return self.reply_error(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "frames may be at most {MAX_CLIENT_FRAME_BYTES} bytes, got {}",
+                    text.len()
+                ),
+            );
+        }
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                return self.reply_error(
+                    ErrorCode::InvalidJson,
+                    format!("frame is not valid JSON: {error}"),
+                )
+            }
+        };
+        let message: ClientMessage = match serde_json::from_value(value) {
+            Ok(message) => message,
+            Err(error) => return self.reply_error(
+                ErrorCode::InvalidMessage,
+                format!(
+                    "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping"
+                ),
+            ),
+        };
+        match message {
+            ClientMessage::Subscribe { topics, since } => self.subscribe(topics, since),
+            ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
+            ClientMessage::Publish { topic, data } => self.publish(&topic, data),
+            ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
+        }
+    }
+
+    fn parse_topics(&mut self, names: Vec<String>) -> Vec<Topic> {
+        let mut topics = Vec::with_capacity(names.len());
+        for name in names {
+            match name.parse::<Topic>() {
+                Ok(topic) => topics.push(topic),
+                Err(error) => self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
+            }
+        }
+        topics
+    }
+
+    fn subscribe(&mut self, names: Vec<String>, since: HashMap<String, StreamPosition>) {
+        for topic in self.parse_topics(names) {
+            let name = topic.to_string();
+            let subscription = self.state.hub.subscribe(&topic, since.get(&name));
+            self.attach(topic, subscription);
+        }
+    }
+
+    /// Sends `subscribed` and the backlog, then starts the live feed.
+    fn attach(&mut self, topic: Topic, subscription: Subscription) {
+        self.reply(&ServerMessage::Subscribed {
+            topic: subscription.topic.to_string(),
+            epoch: subscription.epoch.to_string(),
+            offset: subscription.offset,
+            recovered: subscription.recovered,
+        });
+        let max_batch = self.state.hub.config().max_batch.max(1);
+        for chunk in subscription.backlog.chunks(max_batch) {
+            self.outbox
+                .push_own(Outgoing::Own(Utf8Bytes::from(Frame::encode(chunk))));
+        }
+        let name = Arc::clone(&subscription.topic);
+        self.cursors.insert(
+            Arc::clone(&name),
+            TopicCursor {
+                topic,
+                epoch: subscription.epoch,
+                offset: subscription.offset,
+            },
+        );
+        self.subscriptions
+            .insert(name, BroadcastStream::new(subscription.receiver));
+    }
+
+    fn unsubscribe(&mut self, names: Vec<String>) {
+        for topic in self.parse_topics(names) {
+            let name = topic.to_string();
+            self.subscriptions.remove(name.as_str());
+            self.cursors.remove(name.as_str());
+            self.reply(&ServerMessage::Unsubscribed { topic: name });
+        }
+    }
+
+    fn deliver(&mut self, topic: Arc<str>, item: Result<Arc<Frame>, BroadcastStreamRecvError>) {
+        match item {
+            Ok(frame) => {
+                if let Some(cursor) = self.cursors.get_mut(&topic) {
+                    cursor.offset = frame.last_offset();
+                }
+                match self.outbox.push_frame(frame) {
+                    PushOutcome::Queued | PushOutcome::Closed => {}
+                    PushOutcome::Conflated { .. } => {
+                        self.state
+                            .metrics
+                            .conflations
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    PushOutcome::Closing => {
+                        self.state
+                            .metrics
+                            .slow_consumer_disconnects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+            // This task fell behind the broadcast channel (never fatal): pick
+            // the topic up again from the hub's history where we left off.
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::debug!(%topic, missed, "subscriber lagged; resuming from history");
+                let Some(cursor) = self.cursors.remove(&topic) else {
+                    return;
+                };
+                self.subscriptions.remove(&topic);
+                let position = StreamPosition {
+                    epoch: cursor.epoch.to_string(),
+                    offset: cursor.offset,
+                };
+                let subscription = self.state.hub.subscribe(&cursor.topic, Some(&position));
+                self.attach(cursor.topic, subscription);
+            }
+        }
+    }
+
+    fn publish(&mut self, topic: &str, data: serde_json::Value) {
+        if !self.can_publish {
+            return self.reply_error(
+                ErrorCode::Unauthorized,
+                "publishing needs the ingest token (Authorization: Bearer or ?token=)".into(),
+            );
+        }
+        let topic = match topic.parse::<Topic>() {
+            Ok(topic) => topic,
+            Err(error) => return self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
+        };
+        let result = match topic {
+            Topic::Ticks | Topic::SymbolTicks(_) => match serde_json::from_value::<Tick>(data) {
+                Ok(tick) => self.state.ingest.tick(tick, now_ms()).map(|_| ()),
+                Err(error) => {
+                    return self.reply_error(ErrorCode::InvalidData, format!("not a tick: {error}"))
+                }
+            },
+            other => {
+                return self.reply_error(
+                    ErrorCode::ReadOnlyTopic,
+                    format!("'{other}' cannot be published to over WebSocket"),
+                )
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(IngestError::Invalid(error)) => self.reply_error(
+                ErrorCode::InvalidData,
+                format!("invalid {}: {}", error.field, error.message),
+            ),
+            Err(error) => self.reply_error(ErrorCode::Internal, error.to_string()),
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    outbox: Arc<Outbox>,
+    metrics: Arc<super::metrics::Metrics>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        let (items, close) = outbox.next_batch().await;
+        let count = items.len() as u64;
+        let mut bytes = 0u64;
+        for item in items {
+            let message = match item {
+                Outgoing::Shared(frame) => Message::Text(frame.text.clone()),
+                Outgoing::Own(text) => Message::Text(text),
+                Outgoing::Ping => Message::Ping(Default::default()),
+            };
+            if let Message::Text(text) = &message {
+                bytes += text.len() as u64;
+            }
+            if sink.feed(message).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+        metrics.frames_out.fetch_add(count, Relaxed);
+        metrics.bytes_out.fetch_add(bytes, Relaxed);
+        if let Some(close) = close {
+            let frame = CloseFrame {
+                code: close.code,
+                reason: Utf8Bytes::from(close.reason),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn same_origin_and_listed_origins_are_allowed() {
+        assert!(check_origin(&headers(None, "127.0.0.1:3000"), &[]).is_ok());
+        assert!(check_origin(
+            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
+            &[]
+        )
+        .is_ok());
+        assert!(check_origin(
+            &headers(Some("https://evil.example"), "127.0.0.1:3000"),
+            &[]
+        )
+        .is_err());
+        let allowed = vec!["https://dash.example".to_owned()];
+        assert!(check_origin(
+            &headers(Some("https://dash.example"), "127.0.0.1:3000"),
+            &allowed
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn token_comparison_is_exact() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}
