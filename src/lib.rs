@@ -1,9 +1,11 @@
 //! Pulse: a real-time analytics dashboard for markets and social media.
 //!
 //! - [`model`] and [`protocol`]: shared types, compiled for server and browser.
+//! - [`analytics`]: market, sentiment and engagement engines (pure, no I/O).
 //! - [`app`]: the Leptos application (server-rendered, hydrated in the browser).
 //! - [`server`]: hub, WebSocket endpoint, ingest, simulator (feature `ssr`).
 
+pub mod analytics;
 pub mod app;
 pub mod model;
 pub mod protocol;

@@ -98,6 +98,14 @@ pub struct SimulatorArgs {
     )]
     pub symbols: Vec<String>,
 
+    /// Seconds of history generated at start, so charts are full on first paint.
+    #[arg(
+        long = "sim-backfill-secs",
+        env = "PULSE_SIM_BACKFILL_SECS",
+        default_value_t = 120
+    )]
+    pub backfill_secs: u64,
+
     /// Volatility per square-root second of the simulated prices (0.001 = 0.1 %).
     #[arg(
         long = "sim-volatility",
@@ -135,6 +143,7 @@ impl ServerConfig {
             tick_rate: args.tick_rate,
             symbols: args.symbols.clone(),
             volatility: args.volatility,
+            backfill_secs: args.backfill_secs,
         })
     }
 }

@@ -173,7 +173,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let mut background = Vec::new();
     if let Some(sim) = simulator {
-        background.push(tokio::spawn(run_simulator(sim, Arc::clone(&state.ingest))));
+        let mut generator = TickGenerator::new(&sim);
+        backfill(&sim, &mut generator, &state.ingest);
+        background.push(tokio::spawn(run_simulator(
+            sim,
+            generator,
+            Arc::clone(&state.ingest),
+        )));
     }
 
     let app = router(state.clone());
@@ -256,9 +262,18 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Generates the simulator's past so the dashboard is full on first paint.
+fn backfill(config: &SimulatorConfig, generator: &mut TickGenerator, ingest: &Ingest) {
+    let max_ticks = ingest::RECENT_TICKS_PER_SYMBOL * config.symbols.len();
+    for ts in config.backfill_times(now_ms(), max_ticks) {
+        if let Err(error) = ingest.tick(generator.next_tick(ts), now_ms()) {
+            tracing::warn!(%error, "backfilled tick rejected");
+        }
+    }
+}
+
 /// Feeds simulated ticks at the configured rate until aborted.
-async fn run_simulator(config: SimulatorConfig, ingest: Arc<Ingest>) {
-    let mut generator = TickGenerator::new(&config);
+async fn run_simulator(config: SimulatorConfig, mut generator: TickGenerator, ingest: Arc<Ingest>) {
     // Wake at most every 10 ms and catch up on however many ticks are due, so
     // high rates do not depend on timer resolution.
     let period = config.tick_interval().max(Duration::from_millis(10));

@@ -16,6 +16,8 @@ pub struct SimulatorConfig {
     pub symbols: Vec<String>,
     /// Standard deviation of log returns per square-root second.
     pub volatility: f64,
+    /// Seconds of past ticks generated at start.
+    pub backfill_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,16 @@ impl SimulatorConfig {
 
     pub fn tick_interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.tick_rate)
+    }
+
+    /// Timestamps of the backfilled ticks, oldest first, ending at `now`:
+    /// evenly spaced at the tick rate, at most `max_ticks` of them.
+    pub fn backfill_times(&self, now: TimestampMs, max_ticks: usize) -> Vec<TimestampMs> {
+        let count = ((self.backfill_secs as f64 * self.tick_rate) as usize).min(max_ticks);
+        let step_ms = 1000.0 / self.tick_rate;
+        (0..count)
+            .map(|i| now - ((count - i) as f64 * step_ms) as TimestampMs)
+            .collect()
     }
 }
 
@@ -171,6 +183,7 @@ mod tests {
             tick_rate: 10.0,
             symbols: vec!["AAPL".into(), "MSFT".into(), "BTC-USD".into()],
             volatility: 0.001,
+            backfill_secs: 0,
         }
     }
 
@@ -216,6 +229,18 @@ mod tests {
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         assert!(mean.abs() < 0.05, "mean {mean}");
         assert!((var - 1.0).abs() < 0.05, "variance {var}");
+    }
+
+    #[test]
+    fn backfill_is_evenly_spaced_and_capped() {
+        let mut cfg = config(1);
+        cfg.backfill_secs = 60;
+        let times = cfg.backfill_times(1_000_000, 10_000);
+        assert_eq!(times.len(), 600);
+        assert_eq!(times[0], 1_000_000 - 60_000);
+        assert!(times.windows(2).all(|w| w[1] - w[0] == 100));
+        assert!(*times.last().unwrap() < 1_000_000);
+        assert_eq!(cfg.backfill_times(1_000_000, 50).len(), 50);
     }
 
     #[test]

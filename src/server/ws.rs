@@ -253,12 +253,14 @@ impl Connection {
         };
         let message: ClientMessage = match serde_json::from_value(value) {
             Ok(message) => message,
-            Err(error) => return self.reply_error(
-                ErrorCode::InvalidMessage,
-                format!(
+            Err(error) => {
+                return self.reply_error(
+                    ErrorCode::InvalidMessage,
+                    format!(
                     "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping"
                 ),
-            ),
+                )
+            }
         };
         match message {
             ClientMessage::Subscribe { topics, since } => self.subscribe(topics, since),

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up what is missing, then runs every test: unit and integration
+# (cargo test) and end-to-end (Playwright in Chromium against the real server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --tests
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "== cargo test"
+cargo test --all-targets
+
+echo "== cargo leptos build (server + hydrate WASM)"
+cargo leptos build
+
+echo "== Playwright end-to-end tests"
+cd end2end
+npx playwright test
