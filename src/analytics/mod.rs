@@ -4,3 +4,4 @@
 pub mod engagement;
 pub mod market;
 pub mod sentiment;
+pub mod sentiment_window;

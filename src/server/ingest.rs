@@ -1,24 +1,76 @@
-//! The single path every piece of data takes into Pulse: validate, update
-//! the in-memory views, publish on the hub. HTTP, WebSocket `publish`, server
+//! The single path every piece of data takes into Pulse: validate, score,
+//! update the analytics, publish on the hub. HTTP, WebSocket `publish`, server
 //! functions and the simulator all call this, so they cannot drift apart.
+//!
+//! Batches are all-or-nothing: every item is validated before any is
+//! applied, so a rejected batch leaves no trace.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::model::{Tick, TimestampMs, ValidationError};
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::engagement::{
+    Counts, EngagementConfig, EngagementEngine, EngagementError, EngagementUpdate, Rates, TopPost,
+};
+use crate::analytics::market::{MarketConfig, MarketEngine, SymbolSummary};
+use crate::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
+use crate::analytics::sentiment_window::{SentimentStats, SentimentWindow};
+use crate::model::{
+    Candle, CandleInterval, Engagement, NewPost, Post, Tick, TimestampMs, ValidationError,
+};
 use crate::protocol::{StreamPosition, Topic};
 
 use super::hub::{Hub, HubError, Published};
 
 /// Ticks kept per symbol for the dashboard's first paint.
 pub const RECENT_TICKS_PER_SYMBOL: usize = 600;
+/// Posts kept in memory for the feed.
+pub const RECENT_POSTS: usize = 200;
+/// Posts in each rolling sentiment window.
+pub const SENTIMENT_WINDOW: usize = 200;
+/// Window of "top posts" (15 minutes).
+pub const TOP_POSTS_WINDOW_MS: TimestampMs = 15 * 60 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("invalid {field}: {message}", field = .0.field, message = .0.message)]
-    Invalid(#[from] ValidationError),
+    /// Item `index` of the request failed validation.
+    #[error("item {index}: invalid {field}: {message}", field = .error.field, message = .error.message)]
+    Invalid {
+        index: usize,
+        error: ValidationError,
+    },
+    #[error("item {index}: post {post_id} is unknown (never ingested, or too old to engage with)")]
+    UnknownPost { index: usize, post_id: u64 },
     #[error(transparent)]
     Hub(#[from] HubError),
+}
+
+/// A post with its current engagement, as the feed shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedPost {
+    #[serde(flatten)]
+    pub post: Post,
+    pub engagement: Counts,
+}
+
+/// Published on `sentiment` whenever a post changes a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentimentUpdate {
+    /// `"overall"` or a symbol.
+    pub scope: String,
+    pub ts: TimestampMs,
+    pub stats: SentimentStats,
+}
+
+/// Published on `engagement`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngagementEvent {
+    pub post_id: u64,
+    pub kind: crate::model::EngagementKind,
+    pub delta: i64,
+    pub ts: TimestampMs,
+    pub totals: Counts,
 }
 
 /// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
@@ -29,21 +81,47 @@ struct RecentTicks {
     position: Option<StreamPosition>,
 }
 
+struct LiveState {
+    recent_ticks: BTreeMap<String, RecentTicks>,
+    market: MarketEngine,
+    engagement: EngagementEngine,
+    posts: VecDeque<Post>,
+    next_post_id: u64,
+    overall_sentiment: SentimentWindow,
+    symbol_sentiment: BTreeMap<String, SentimentWindow>,
+}
+
 pub struct Ingest {
     hub: Arc<Hub>,
-    recent: Mutex<BTreeMap<String, RecentTicks>>,
+    analyzer: &'static SentimentAnalyzer,
+    state: Mutex<LiveState>,
 }
 
 impl Ingest {
     pub fn new(hub: Arc<Hub>) -> Self {
         Self {
             hub,
-            recent: Mutex::new(BTreeMap::new()),
+            analyzer: SentimentAnalyzer::global(),
+            state: Mutex::new(LiveState {
+                recent_ticks: BTreeMap::new(),
+                market: MarketEngine::new(MarketConfig::default()),
+                engagement: EngagementEngine::new(EngagementConfig::default()),
+                posts: VecDeque::new(),
+                next_post_id: 1,
+                overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
+                symbol_sentiment: BTreeMap::new(),
+            }),
         }
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RecentTicks>> {
-        self.recent
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Publishing happens under this lock, so in-memory views and hub
+    /// positions always agree (a snapshot plus `since` is exact).
+    fn state(&self) -> MutexGuard<'_, LiveState> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -51,10 +129,26 @@ impl Ingest {
     /// Validates and publishes a tick on `ticks` and `ticks:<SYMBOL>`;
     /// returns its position on `ticks`.
     pub fn tick(&self, tick: Tick, now: TimestampMs) -> Result<Published, IngestError> {
-        tick.validate(now)?;
+        let mut published = self.ticks(vec![tick], now)?;
+        Ok(published.remove(0))
+    }
+
+    /// All-or-nothing batch of ticks.
+    pub fn ticks(&self, ticks: Vec<Tick>, now: TimestampMs) -> Result<Vec<Published>, IngestError> {
+        for (index, tick) in ticks.iter().enumerate() {
+            tick.validate(now)
+                .map_err(|error| IngestError::Invalid { index, error })?;
+        }
+        let mut state = self.state();
+        let mut positions = Vec::with_capacity(ticks.len());
+        for tick in ticks {
+            positions.push(self.apply_tick(&mut state, tick)?);
+        }
+        Ok(positions)
+    }
+
+    fn apply_tick(&self, state: &mut LiveState, tick: Tick) -> Result<Published, IngestError> {
         let symbol: Arc<str> = tick.symbol.as_str().into();
-        // Publishing under the lock keeps the snapshot and its position consistent.
-        let mut recent = self.recent();
         let published = self.hub.publish(
             &Topic::Ticks,
             &tick,
@@ -67,7 +161,16 @@ impl Ingest {
             Some(symbol),
             Some(tick.ts),
         )?;
-        let entry = recent.entry(tick.symbol.clone()).or_default();
+        let outcome = state.market.apply(&tick);
+        for update in &outcome.updates {
+            self.hub.publish(
+                &Topic::Candles(update.candle.symbol.clone()),
+                update,
+                None,
+                None,
+            )?;
+        }
+        let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
         if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
             entry.ticks.pop_front();
         }
@@ -76,18 +179,182 @@ impl Ingest {
         Ok(published)
     }
 
+    /// All-or-nothing batch of posts: scores, stores and publishes each one.
+    pub fn posts(&self, posts: Vec<NewPost>, now: TimestampMs) -> Result<Vec<Post>, IngestError> {
+        for (index, post) in posts.iter().enumerate() {
+            post.validate(now)
+                .map_err(|error| IngestError::Invalid { index, error })?;
+        }
+        let mut state = self.state();
+        let known: Vec<String> = state.recent_ticks.keys().cloned().collect();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let mut created = Vec::with_capacity(posts.len());
+        for new in posts {
+            let post = Post {
+                id: state.next_post_id,
+                sentiment: self.analyzer.analyze(&new.text),
+                symbols: mentioned_symbols(&new.text, &known),
+                ts: new.ts.unwrap_or(now),
+                author: new.author.trim().to_owned(),
+                text: new.text,
+            };
+            state.next_post_id += 1;
+            self.apply_post(&mut state, &post)?;
+            created.push(post);
+        }
+        Ok(created)
+    }
+
+    fn apply_post(&self, state: &mut LiveState, post: &Post) -> Result<(), IngestError> {
+        state.engagement.register(post);
+        if state.posts.len() >= RECENT_POSTS {
+            state.posts.pop_front();
+        }
+        state.posts.push_back(post.clone());
+        let feed_post = FeedPost {
+            post: post.clone(),
+            engagement: Counts::default(),
+        };
+        self.hub
+            .publish(&Topic::Posts, &feed_post, None, Some(post.ts))?;
+
+        let s = post.sentiment;
+        state.overall_sentiment.push(post.ts, s.compound, s.label);
+        let mut updates = vec![SentimentUpdate {
+            scope: "overall".into(),
+            ts: post.ts,
+            stats: state.overall_sentiment.stats(),
+        }];
+        for symbol in &post.symbols {
+            let window = state
+                .symbol_sentiment
+                .entry(symbol.clone())
+                .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW));
+            window.push(post.ts, s.compound, s.label);
+            updates.push(SentimentUpdate {
+                scope: symbol.clone(),
+                ts: post.ts,
+                stats: window.stats(),
+            });
+        }
+        for update in &updates {
+            self.hub
+                .publish(&Topic::Sentiment, update, None, Some(post.ts))?;
+        }
+        Ok(())
+    }
+
+    /// All-or-nothing batch of engagement events.
+    pub fn engagements(
+        &self,
+        events: Vec<Engagement>,
+        now: TimestampMs,
+    ) -> Result<Vec<EngagementUpdate>, IngestError> {
+        for (index, event) in events.iter().enumerate() {
+            event
+                .validate(now)
+                .map_err(|error| IngestError::Invalid { index, error })?;
+        }
+        let mut state = self.state();
+        for (index, event) in events.iter().enumerate() {
+            if !state.engagement.is_known(event.post_id) {
+                return Err(IngestError::UnknownPost {
+                    index,
+                    post_id: event.post_id,
+                });
+            }
+        }
+        let mut updates = Vec::with_capacity(events.len());
+        for (index, event) in events.into_iter().enumerate() {
+            let update = state
+                .engagement
+                .apply(&event)
+                .map_err(|error| match error {
+                    EngagementError::UnknownPost(post_id) => {
+                        IngestError::UnknownPost { index, post_id }
+                    }
+                    EngagementError::TimestampOutOfRange(_) => IngestError::Invalid {
+                        index,
+                        error: ValidationError {
+                            field: "ts",
+                            message: "is out of range".into(),
+                        },
+                    },
+                })?;
+            let published = EngagementEvent {
+                post_id: update.post_id,
+                kind: update.kind,
+                delta: update.applied_delta,
+                ts: event.ts,
+                totals: update.totals,
+            };
+            self.hub
+                .publish(&Topic::Engagement, &published, None, Some(event.ts))?;
+            updates.push(update);
+        }
+        Ok(updates)
+    }
+
     /// Symbols seen so far, sorted.
     pub fn symbols(&self) -> Vec<String> {
-        self.recent().keys().cloned().collect()
+        self.state().recent_ticks.keys().cloned().collect()
     }
 
     /// The most recent ticks of `symbol` (oldest first) and the
     /// `ticks:<SYMBOL>` position right after the newest of them.
     pub fn recent_ticks(&self, symbol: &str) -> (Vec<Tick>, Option<StreamPosition>) {
-        self.recent()
+        self.state()
+            .recent_ticks
             .get(symbol)
             .map(|r| (r.ticks.iter().cloned().collect(), r.position.clone()))
             .unwrap_or_default()
+    }
+
+    pub fn summaries(&self) -> Vec<SymbolSummary> {
+        self.state().market.summaries()
+    }
+
+    pub fn candles(&self, symbol: &str, interval: CandleInterval) -> Vec<Candle> {
+        self.state().market.candles(symbol, interval)
+    }
+
+    /// Newest posts first, at most `limit`, only those with an id below `before`.
+    pub fn recent_posts(&self, limit: usize, before: Option<u64>) -> Vec<FeedPost> {
+        let state = self.state();
+        state
+            .posts
+            .iter()
+            .rev()
+            .filter(|p| before.is_none_or(|b| p.id < b))
+            .take(limit)
+            .map(|post| FeedPost {
+                post: post.clone(),
+                engagement: state.engagement.totals(post.id).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Overall and per-symbol rolling sentiment.
+    pub fn sentiment(&self) -> (SentimentStats, BTreeMap<String, SentimentStats>) {
+        let state = self.state();
+        (
+            state.overall_sentiment.stats(),
+            state
+                .symbol_sentiment
+                .iter()
+                .map(|(symbol, window)| (symbol.clone(), window.stats()))
+                .collect(),
+        )
+    }
+
+    pub fn engagement_rates(&self, now: TimestampMs) -> Rates {
+        self.state().engagement.rates(now)
+    }
+
+    pub fn top_posts(&self, now: TimestampMs, n: usize) -> Vec<TopPost> {
+        self.state()
+            .engagement
+            .top_posts(now, TOP_POSTS_WINDOW_MS, n)
     }
 }
 
@@ -96,4 +363,142 @@ pub fn now_ms() -> TimestampMs {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as TimestampMs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EngagementKind;
+    use crate::server::hub::HubConfig;
+
+    const NOW: TimestampMs = 1_780_000_000_000;
+
+    fn ingest() -> Ingest {
+        Ingest::new(Hub::new(HubConfig::default(), "t"))
+    }
+
+    fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            price,
+            volume: 1.0,
+            ts,
+        }
+    }
+
+    fn new_post(text: &str) -> NewPost {
+        NewPost {
+            author: "ann".into(),
+            text: text.into(),
+            ts: Some(NOW),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_item_rejects_the_whole_batch() {
+        let ingest = ingest();
+        let error = ingest
+            .ticks(vec![tick("AAPL", 1.0, NOW), tick("AAPL", -1.0, NOW)], NOW)
+            .unwrap_err();
+        assert!(
+            matches!(error, IngestError::Invalid { index: 1, ref error } if error.field == "price")
+        );
+        assert!(
+            ingest.symbols().is_empty(),
+            "nothing from the batch applied"
+        );
+        assert_eq!(ingest.hub().position(&Topic::Ticks).offset, 0);
+    }
+
+    #[tokio::test]
+    async fn posts_are_scored_attributed_and_aggregated() {
+        let ingest = ingest();
+        ingest.tick(tick("TSLA", 200.0, NOW), NOW).unwrap();
+        let posts = ingest
+            .posts(
+                vec![
+                    new_post("TSLA is going to the moon, love it!"),
+                    new_post("$AAPL is a terrible dump"),
+                ],
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(posts[0].id, 1);
+        assert_eq!(posts[0].symbols, ["TSLA"]);
+        assert!(posts[0].sentiment.compound > 0.3);
+        assert_eq!(posts[1].symbols, ["AAPL"]);
+        assert!(posts[1].sentiment.compound < -0.3);
+        let (overall, by_symbol) = ingest.sentiment();
+        assert_eq!(
+            (overall.posts, overall.positive, overall.negative),
+            (2, 1, 1)
+        );
+        assert_eq!(by_symbol["TSLA"].positive, 1);
+        let feed = ingest.recent_posts(10, None);
+        assert_eq!(feed.iter().map(|p| p.post.id).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(ingest.recent_posts(10, Some(2)).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn engagement_needs_a_known_post_and_never_goes_negative() {
+        let ingest = ingest();
+        let post = ingest
+            .posts(vec![new_post("hello")], NOW)
+            .unwrap()
+            .remove(0);
+        let like = |post_id, delta| Engagement {
+            post_id,
+            kind: EngagementKind::Like,
+            delta,
+            ts: NOW,
+        };
+        let error = ingest
+            .engagements(vec![like(post.id, 1), like(999, 1)], NOW)
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            IngestError::UnknownPost {
+                index: 1,
+                post_id: 999
+            }
+        ));
+        assert_eq!(
+            ingest.recent_posts(1, None)[0].engagement.likes,
+            0,
+            "batch not applied"
+        );
+        ingest
+            .engagements(vec![like(post.id, 2), like(post.id, -5)], NOW)
+            .unwrap();
+        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 0);
+        ingest.engagements(vec![like(post.id, 3)], NOW).unwrap();
+        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 3);
+    }
+
+    #[tokio::test]
+    async fn ticks_build_candles() {
+        let ingest = ingest();
+        ingest
+            .ticks(
+                vec![
+                    tick("A", 10.0, NOW),
+                    tick("A", 12.0, NOW + 10),
+                    tick("A", 9.0, NOW + 20),
+                ],
+                NOW + 20,
+            )
+            .unwrap();
+        let candles = ingest.candles("A", CandleInterval::OneSecond);
+        assert_eq!(candles.len(), 1);
+        assert_eq!(
+            (
+                candles[0].open,
+                candles[0].high,
+                candles[0].low,
+                candles[0].close
+            ),
+            (10.0, 12.0, 9.0, 9.0)
+        );
+        assert!(ingest.hub().position(&Topic::Candles("A".into())).offset >= 3);
+    }
 }

@@ -79,6 +79,12 @@ impl Metrics {
             "counter",
             self.dead_peer_disconnects.load(Relaxed),
         );
+        counter(
+            "pulse_process_resident_memory_bytes",
+            "Resident set size of the server process.",
+            "gauge",
+            resident_memory_bytes(),
+        );
         let _ = writeln!(out, "# HELP pulse_ws_protocol_errors_total Error frames sent, by code.\n# TYPE pulse_ws_protocol_errors_total counter");
         for (code, count) in self
             .protocol_errors
@@ -98,4 +104,12 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Resident set size from /proc (Linux); 0 where that is not available.
+pub fn resident_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
 }

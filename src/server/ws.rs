@@ -19,7 +19,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamMap;
 
-use crate::model::Tick;
+use crate::model::{Engagement, NewPost, Tick};
 use crate::protocol::{
     ClientMessage, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_CLIENT_FRAME_BYTES,
 };
@@ -375,27 +375,39 @@ impl Connection {
             Ok(topic) => topic,
             Err(error) => return self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
         };
+        let now = now_ms();
+        let ingest = &self.state.ingest;
+        fn parse<T: serde::de::DeserializeOwned>(
+            data: serde_json::Value,
+            what: &str,
+        ) -> Result<T, String> {
+            serde_json::from_value(data).map_err(|error| format!("not {what}: {error}"))
+        }
         let result = match topic {
-            Topic::Ticks | Topic::SymbolTicks(_) => match serde_json::from_value::<Tick>(data) {
-                Ok(tick) => self.state.ingest.tick(tick, now_ms()).map(|_| ()),
-                Err(error) => {
-                    return self.reply_error(ErrorCode::InvalidData, format!("not a tick: {error}"))
-                }
-            },
+            Topic::Ticks | Topic::SymbolTicks(_) => {
+                parse::<Tick>(data, "a tick").map(|tick| ingest.tick(tick, now).map(drop))
+            }
+            Topic::Posts => parse::<NewPost>(data, "a post").map(|post| ingest.posts(vec![post], now).map(drop)),
+            Topic::Engagement => parse::<Engagement>(data, "an engagement event")
+                .map(|event| ingest.engagements(vec![event], now).map(drop)),
             other => {
                 return self.reply_error(
                     ErrorCode::ReadOnlyTopic,
-                    format!("'{other}' cannot be published to over WebSocket"),
+                    format!("'{other}' is computed by the server and cannot be published to; publish to ticks, posts or engagement"),
                 )
             }
         };
         match result {
-            Ok(()) => {}
-            Err(IngestError::Invalid(error)) => self.reply_error(
+            Ok(Ok(())) => {}
+            Err(message) => self.reply_error(ErrorCode::InvalidData, message),
+            Ok(Err(IngestError::Invalid { error, .. })) => self.reply_error(
                 ErrorCode::InvalidData,
                 format!("invalid {}: {}", error.field, error.message),
             ),
-            Err(error) => self.reply_error(ErrorCode::Internal, error.to_string()),
+            Ok(Err(error @ IngestError::UnknownPost { .. })) => {
+                self.reply_error(ErrorCode::InvalidData, error.to_string())
+            }
+            Ok(Err(error)) => self.reply_error(ErrorCode::Internal, error.to_string()),
         }
     }
 }
