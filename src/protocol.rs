@@ -111,7 +111,16 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<serde_json::Value>,
     },
+    /// Score a text for sentiment; nothing is stored or published.
+    Analyze {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<serde_json::Value>,
+        text: String,
+    },
 }
+
+/// Longest text `analyze` accepts, in characters.
+pub const MAX_ANALYZE_CHARS: usize = 10_000;
 
 /// One event as it appears inside `event` and `batch` frames.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,6 +154,12 @@ pub enum ServerMessage {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// Answer to `analyze`.
+    Analysis {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<serde_json::Value>,
+        sentiment: crate::model::Sentiment,
     },
 }
 

@@ -83,6 +83,16 @@ async fn bad_frames_get_errors_and_the_stream_goes_on() {
     send(&mut client, &oversized).await;
     assert_eq!(recv(&mut client).await["code"], "frame_too_large");
 
+    send(
+        &mut client,
+        r#"{"op":"analyze","id":1,"text":"I love this, great job!"}"#,
+    )
+    .await;
+    let analysis = recv(&mut client).await;
+    assert_eq!(analysis["op"], "analysis");
+    assert_eq!(analysis["id"], 1);
+    assert_eq!(analysis["sentiment"]["label"], "positive");
+
     // Still alive: ping answers, and a valid publish reaches the subscription.
     send(&mut client, r#"{"op":"ping","id":7}"#).await;
     let pong = recv(&mut client).await;

@@ -47,6 +47,14 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Largest accepted ingest request body, in bytes (larger ones get 413).
+    #[arg(long, env = "PULSE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Ingest requests per second allowed per client address (0 = unlimited); bursts of twice that.
+    #[arg(long, env = "PULSE_INGEST_RATE", default_value_t = 200.0)]
+    pub ingest_rate: f64,
+
     /// Events kept per topic for reconnecting clients.
     #[arg(long, env = "PULSE_HISTORY", default_value_t = 10_000)]
     pub history: usize,

@@ -1,10 +1,12 @@
 //! The server: wires the hub, ingest, simulator and HTTP/WebSocket routes.
 
+pub mod api;
 pub mod config;
 pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod outbox;
+pub mod presence;
 pub mod simulator;
 pub mod state;
 pub mod ws;
@@ -18,7 +20,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -164,14 +166,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let ingest = Arc::new(Ingest::new(Arc::clone(&hub)));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
+        rate_limiter: Arc::new(api::RateLimiter::new(config.ingest_rate)),
         config: Arc::new(config),
-        hub,
+        hub: Arc::clone(&hub),
         ingest,
         metrics: Arc::new(Metrics::default()),
+        presence: Arc::new(presence::PresenceTracker::default()),
         shutdown: stopped.clone(),
     };
 
-    let mut background = Vec::new();
+    let mut background = vec![tokio::spawn(presence::run_publisher(
+        Arc::clone(&state.presence),
+        hub,
+        Duration::from_secs(1),
+    ))];
     if let Some(sim) = simulator {
         let mut generator = TickGenerator::new(&sim);
         backfill(&sim, &mut generator, &state.ingest);
@@ -185,11 +193,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let app = router(state.clone());
     let mut stopped_for_serve = stopped;
     let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped_for_serve.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped_for_serve.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,
@@ -218,6 +229,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/api/ticks", post(api::post_ticks))
+        .route("/api/posts", post(api::post_posts).get(api::get_posts))
+        .route("/api/engagement", post(api::post_engagement))
+        .route("/api/sentiment", post(api::post_sentiment))
+        .route("/api/snapshot", get(api::get_snapshot))
+        .route("/api/candles/{symbol}", get(api::get_candles))
         .route(
             "/rpc/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use super::api::RateLimiter;
 use super::config::ServerConfig;
 use super::hub::Hub;
 use super::ingest::Ingest;
 use super::metrics::Metrics;
+use super::presence::PresenceTracker;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +20,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub ingest: Arc<Ingest>,
     pub metrics: Arc<Metrics>,
+    pub presence: Arc<PresenceTracker>,
+    pub rate_limiter: Arc<RateLimiter>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -19,9 +19,11 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamMap;
 
+use crate::analytics::sentiment::SentimentAnalyzer;
 use crate::model::{Engagement, NewPost, Tick};
 use crate::protocol::{
-    ClientMessage, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_CLIENT_FRAME_BYTES,
+    ClientMessage, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_ANALYZE_CHARS,
+    MAX_CLIENT_FRAME_BYTES,
 };
 
 use super::hub::{Frame, Subscription};
@@ -41,6 +43,8 @@ const HARD_FRAME_LIMIT: usize = 1024 * 1024;
 pub struct WsParams {
     /// Ingest token for connections that publish (alternative to the Authorization header).
     token: Option<String>,
+    /// Dashboard session id; connections with one count as active users.
+    session: Option<String>,
 }
 
 pub async fn upgrade(
@@ -65,7 +69,15 @@ pub async fn upgrade(
         // Small buffers keep idle connections cheap; frames are written whole anyway.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| Connection::new(state, can_publish).run(socket))
+        .on_upgrade(move |socket| {
+            // Bounded so a client cannot make the presence map hold huge keys.
+            let session = params.session.filter(|s| !s.is_empty() && s.len() <= 64);
+            let presence = state.presence.join(session);
+            async move {
+                Connection::new(state, can_publish).run(socket).await;
+                drop(presence);
+            }
+        })
 }
 
 /// Browsers always send `Origin`; it must name this server or an allowed
@@ -257,7 +269,7 @@ impl Connection {
                 return self.reply_error(
                     ErrorCode::InvalidMessage,
                     format!(
-                    "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping"
+                    "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping, analyze"
                 ),
                 )
             }
@@ -267,6 +279,16 @@ impl Connection {
             ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
             ClientMessage::Publish { topic, data } => self.publish(&topic, data),
             ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
+            ClientMessage::Analyze { id, text } => {
+                if text.chars().count() > MAX_ANALYZE_CHARS {
+                    return self.reply_error(
+                        ErrorCode::InvalidData,
+                        format!("text must be at most {MAX_ANALYZE_CHARS} characters"),
+                    );
+                }
+                let sentiment = SentimentAnalyzer::global().analyze(&text);
+                self.reply(&ServerMessage::Analysis { id, sentiment });
+            }
         }
     }
 

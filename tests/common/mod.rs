@@ -73,3 +73,44 @@ pub fn events(frame: &Value) -> Vec<Value> {
         _ => Vec::new(),
     }
 }
+
+/// A minimal HTTP/1.1 request over a fresh connection; returns the status
+/// and the body parsed as JSON (or as a JSON string if it is not JSON).
+pub async fn http(
+    server: &RunningServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.addr()).await.expect("connects");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.addr(),
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request written");
+    // The server may answer (413) before reading a large body; ignore write errors then.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    (status, json)
+}
+
+pub const JSON: (&str, &str) = ("Content-Type", "application/json");
