@@ -106,6 +106,22 @@ pub struct SimulatorArgs {
     )]
     pub symbols: Vec<String>,
 
+    /// Simulated posts per second (0 = none).
+    #[arg(
+        long = "sim-post-rate",
+        env = "PULSE_SIM_POST_RATE",
+        default_value_t = 0.5
+    )]
+    pub post_rate: f64,
+
+    /// Simulated engagement events (likes, shares, comments) per second (0 = none).
+    #[arg(
+        long = "sim-engagement-rate",
+        env = "PULSE_SIM_ENGAGEMENT_RATE",
+        default_value_t = 4.0
+    )]
+    pub engagement_rate: f64,
+
     /// Seconds of history generated at start, so charts are full on first paint.
     #[arg(
         long = "sim-backfill-secs",
@@ -152,6 +168,8 @@ impl ServerConfig {
             symbols: args.symbols.clone(),
             volatility: args.volatility,
             backfill_secs: args.backfill_secs,
+            post_rate: args.post_rate,
+            engagement_rate: args.engagement_rate,
         })
     }
 }

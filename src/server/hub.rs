@@ -13,6 +13,7 @@
 //! of once per event.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,8 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Frame {
     pub topic: Arc<str>,
+    /// The topic's counters; writers add what they deliver.
+    pub stats: Arc<TopicStats>,
     pub conflatable: bool,
     pub events: Vec<Arc<Event>>,
     pub text: Utf8Bytes,
@@ -145,8 +148,27 @@ struct TopicState {
     last_flush: Option<Instant>,
 }
 
+/// Per-topic counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct TopicStats {
+    /// Events published on the topic.
+    pub published: AtomicU64,
+    /// Events written to subscribers (one per subscriber per event).
+    pub delivered: AtomicU64,
+}
+
+/// A topic's figures at one moment, for `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicReport {
+    pub topic: Arc<str>,
+    pub subscribers: usize,
+    pub published: u64,
+    pub delivered: u64,
+}
+
 struct TopicChannel {
     name: Arc<str>,
+    stats: Arc<TopicStats>,
     epoch: Arc<str>,
     conflatable: bool,
     state: Mutex<TopicState>,
@@ -186,6 +208,7 @@ impl Hub {
             let channel = Arc::new(TopicChannel {
                 epoch: format!("{}-{}", self.epoch_seed, name).into(),
                 name,
+                stats: Arc::default(),
                 conflatable: topic.is_market_data(),
                 state: Mutex::new(TopicState {
                     last_offset: 0,
@@ -234,6 +257,7 @@ impl Hub {
                 state.history.push_back(Arc::clone(&event));
             }
             state.pending.push(event);
+            channel.stats.published.fetch_add(1, Relaxed);
             offset
         };
         channel.wake.notify_one();
@@ -296,14 +320,19 @@ impl Hub {
         }
     }
 
-    /// Topic names with their subscriber counts, for metrics.
-    pub fn subscriber_counts(&self) -> Vec<(Arc<str>, usize)> {
-        let mut counts: Vec<_> = read_lock(&self.topics)
+    /// Every topic's subscribers and counters, sorted by name, for metrics.
+    pub fn report(&self) -> Vec<TopicReport> {
+        let mut reports: Vec<_> = read_lock(&self.topics)
             .values()
-            .map(|c| (Arc::clone(&c.name), c.sender.receiver_count()))
+            .map(|c| TopicReport {
+                topic: Arc::clone(&c.name),
+                subscribers: c.sender.receiver_count(),
+                published: c.stats.published.load(Relaxed),
+                delivered: c.stats.delivered.load(Relaxed),
+            })
             .collect();
-        counts.sort();
-        counts
+        reports.sort_by(|a, b| a.topic.cmp(&b.topic));
+        reports
     }
 }
 
@@ -333,6 +362,7 @@ fn flush_locked(channel: &TopicChannel, state: &mut TopicState, max_batch: usize
         if channel.sender.receiver_count() > 0 {
             let frame = Frame {
                 topic: Arc::clone(&channel.name),
+                stats: Arc::clone(&channel.stats),
                 conflatable: channel.conflatable,
                 text: Utf8Bytes::from(Frame::encode(&events)),
                 events,

@@ -179,6 +179,22 @@ impl Ingest {
         Ok(published)
     }
 
+    /// Closes candles whose interval has ended by wall time (a quiet symbol's
+    /// last candle would otherwise stay open) and publishes them.
+    pub fn close_due_candles(&self, now: TimestampMs) -> Result<usize, IngestError> {
+        let mut state = self.state();
+        let closed = state.market.close_due(now);
+        for update in &closed {
+            self.hub.publish(
+                &Topic::Candles(update.candle.symbol.clone()),
+                update,
+                None,
+                None,
+            )?;
+        }
+        Ok(closed.len())
+    }
+
     /// All-or-nothing batch of posts: scores, stores and publishes each one.
     pub fn posts(&self, posts: Vec<NewPost>, now: TimestampMs) -> Result<Vec<Post>, IngestError> {
         for (index, post) in posts.iter().enumerate() {
@@ -332,6 +348,13 @@ impl Ingest {
                 engagement: state.engagement.totals(post.id).unwrap_or_default(),
             })
             .collect()
+    }
+
+    /// Ids of the newest `n` posts, oldest first.
+    pub fn recent_post_ids(&self, n: usize) -> Vec<u64> {
+        let state = self.state();
+        let skip = state.posts.len().saturating_sub(n);
+        state.posts.iter().skip(skip).map(|p| p.id).collect()
     }
 
     /// Overall and per-symbol rolling sentiment.
@@ -499,6 +522,18 @@ mod tests {
             ),
             (10.0, 12.0, 9.0, 9.0)
         );
-        assert!(ingest.hub().position(&Topic::Candles("A".into())).offset >= 3);
+        let published = ingest.hub().position(&Topic::Candles("A".into())).offset;
+        assert!(published >= 3);
+        // Two seconds later the 1 s candle is due; the 1 m one is not yet.
+        assert_eq!(ingest.close_due_candles(NOW + 2_000).unwrap(), 1);
+        assert_eq!(
+            ingest.close_due_candles(NOW + 2_000).unwrap(),
+            0,
+            "closed once"
+        );
+        assert_eq!(
+            ingest.hub().position(&Topic::Candles("A".into())).offset,
+            published + 1
+        );
     }
 }

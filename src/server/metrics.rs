@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use crate::protocol::ErrorCode;
 
+use super::hub::TopicReport;
+
 #[derive(Default)]
 pub struct Metrics {
     pub connections: AtomicU64,
@@ -17,9 +19,34 @@ pub struct Metrics {
     pub slow_consumer_disconnects: AtomicU64,
     pub dead_peer_disconnects: AtomicU64,
     protocol_errors: Mutex<BTreeMap<&'static str, u64>>,
+    delivery_latency: LatencyHistogram,
+}
+
+/// Upper bounds (ms) of the delivery latency buckets.
+const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000];
+
+/// Cumulative-on-render histogram of publish-to-write latency in ms.
+#[derive(Default)]
+struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    sum_ms: AtomicU64,
+    count: AtomicU64,
 }
 
 impl Metrics {
+    /// Records how long an event took from its producer timestamp to being
+    /// written to a subscriber (producer and server clocks must agree).
+    pub fn observe_delivery(&self, latency_ms: u64) {
+        let h = &self.delivery_latency;
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&bound| latency_ms <= bound)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        h.buckets[bucket].fetch_add(1, Relaxed);
+        h.sum_ms.fetch_add(latency_ms, Relaxed);
+        h.count.fetch_add(1, Relaxed);
+    }
+
     pub fn protocol_error(&self, code: ErrorCode) {
         let mut errors = self
             .protocol_errors
@@ -28,8 +55,8 @@ impl Metrics {
         *errors.entry(code.as_str()).or_default() += 1;
     }
 
-    /// Prometheus exposition text; `subscribers` are per-topic subscriber counts.
-    pub fn render(&self, subscribers: &[(std::sync::Arc<str>, usize)]) -> String {
+    /// Prometheus exposition text, with the hub's per-topic figures.
+    pub fn render(&self, topics: &[TopicReport]) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(
@@ -97,11 +124,58 @@ impl Metrics {
                 "pulse_ws_protocol_errors_total{{code=\"{code}\"}} {count}"
             );
         }
-        let _ = writeln!(out, "# HELP pulse_topic_subscribers Subscribers per topic.\n# TYPE pulse_topic_subscribers gauge");
-        for (topic, count) in subscribers {
-            // Topic names are validated ([a-z:A-Z0-9.-]), so they need no escaping.
-            let _ = writeln!(out, "pulse_topic_subscribers{{topic=\"{topic}\"}} {count}");
+        // Topic names are validated ([a-z:A-Z0-9.-]), so they need no escaping.
+        let per_topic: [(&str, &str, &str, fn(&TopicReport) -> u64); 3] = [
+            (
+                "pulse_topic_subscribers",
+                "Subscribers per topic.",
+                "gauge",
+                |t| t.subscribers as u64,
+            ),
+            (
+                "pulse_events_in_total",
+                "Events published per topic.",
+                "counter",
+                |t| t.published,
+            ),
+            (
+                "pulse_events_out_total",
+                "Events written to subscribers per topic.",
+                "counter",
+                |t| t.delivered,
+            ),
+        ];
+        for (name, help, kind, value) in per_topic {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for topic in topics {
+                let _ = writeln!(out, "{name}{{topic=\"{}\"}} {}", topic.topic, value(topic));
+            }
         }
+        let h = &self.delivery_latency;
+        let _ = writeln!(out, "# HELP pulse_delivery_latency_ms Producer timestamp to WebSocket write, in milliseconds.\n# TYPE pulse_delivery_latency_ms histogram");
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            cumulative += h.buckets[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "pulse_delivery_latency_ms_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += h.buckets[LATENCY_BUCKETS_MS.len()].load(Relaxed);
+        let _ = writeln!(
+            out,
+            "pulse_delivery_latency_ms_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "pulse_delivery_latency_ms_sum {}",
+            h.sum_ms.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "pulse_delivery_latency_ms_count {}",
+            h.count.load(Relaxed)
+        );
         out
     }
 }

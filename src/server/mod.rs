@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod presence;
 pub mod simulator;
+pub mod social_sim;
 pub mod state;
 pub mod ws;
 
@@ -180,12 +181,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         hub,
         Duration::from_secs(1),
     ))];
+    background.push(tokio::spawn(close_candles_on_time(Arc::clone(
+        &state.ingest,
+    ))));
     if let Some(sim) = simulator {
-        let mut generator = TickGenerator::new(&sim);
-        backfill(&sim, &mut generator, &state.ingest);
+        let mut feed = SimulatedFeed::new(&sim);
+        backfill(&sim, &mut feed, &state.ingest);
         background.push(tokio::spawn(run_simulator(
             sim,
-            generator,
+            feed,
             Arc::clone(&state.ingest),
         )));
     }
@@ -275,37 +279,100 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.hub.subscriber_counts()),
+        state.metrics.render(&state.hub.report()),
     )
 }
 
-/// Generates the simulator's past so the dashboard is full on first paint.
-fn backfill(config: &SimulatorConfig, generator: &mut TickGenerator, ingest: &Ingest) {
-    let max_ticks = ingest::RECENT_TICKS_PER_SYMBOL * config.symbols.len();
-    for ts in config.backfill_times(now_ms(), max_ticks) {
-        if let Err(error) = ingest.tick(generator.next_tick(ts), now_ms()) {
-            tracing::warn!(%error, "backfilled tick rejected");
+/// Closes candles of quiet symbols when their interval ends.
+async fn close_candles_on_time(ingest: Arc<Ingest>) {
+    let mut timer = tokio::time::interval(Duration::from_millis(250));
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        if let Err(error) = ingest.close_due_candles(now_ms()) {
+            tracing::warn!(%error, "closing due candles failed");
         }
     }
 }
 
-/// Feeds simulated ticks at the configured rate until aborted.
-async fn run_simulator(config: SimulatorConfig, mut generator: TickGenerator, ingest: Arc<Ingest>) {
-    // Wake at most every 10 ms and catch up on however many ticks are due, so
+/// Generates the simulator's past so the dashboard is full on first paint.
+fn backfill(config: &SimulatorConfig, feed: &mut SimulatedFeed, ingest: &Ingest) {
+    let now = now_ms();
+    let max_ticks = ingest::RECENT_TICKS_PER_SYMBOL * config.symbols.len();
+    for ts in config.backfill_times(now, max_ticks) {
+        if let Err(error) = ingest.tick(feed.ticks.next_tick(ts), now) {
+            tracing::warn!(%error, "backfilled tick rejected");
+        }
+    }
+    // A screenful of earlier posts, spread over the backfill window, some with engagement.
+    let backfill_ms = (config.backfill_secs * 1000) as i64;
+    let posts = ((config.backfill_secs as f64 * config.post_rate) as i64).min(40);
+    for i in 0..posts {
+        let ts = now - backfill_ms + backfill_ms * i / posts.max(1);
+        feed.post(ingest, ts);
+        for _ in 0..(config.engagement_rate / config.post_rate.max(0.01)).min(10.0) as usize {
+            feed.engage(ingest, ts);
+        }
+    }
+}
+
+/// The simulator's generators.
+struct SimulatedFeed {
+    ticks: TickGenerator,
+    social: social_sim::SocialGenerator,
+}
+
+impl SimulatedFeed {
+    fn new(config: &SimulatorConfig) -> Self {
+        Self {
+            ticks: TickGenerator::new(config),
+            social: social_sim::SocialGenerator::new(config.seed, config.symbols.clone()),
+        }
+    }
+
+    fn post(&mut self, ingest: &Ingest, ts: i64) {
+        if let Err(error) = ingest.posts(vec![self.social.next_post(ts)], now_ms()) {
+            tracing::warn!(%error, "simulated post rejected");
+        }
+    }
+
+    fn engage(&mut self, ingest: &Ingest, ts: i64) {
+        let recent = ingest.recent_post_ids(30);
+        if let Some(event) = self.social.next_engagement(&recent, ts) {
+            if let Err(error) = ingest.engagements(vec![event], now_ms()) {
+                tracing::warn!(%error, "simulated engagement rejected");
+            }
+        }
+    }
+}
+
+/// Feeds simulated data at the configured rates until aborted.
+async fn run_simulator(config: SimulatorConfig, mut feed: SimulatedFeed, ingest: Arc<Ingest>) {
+    // Wake at most every 10 ms and catch up on however many items are due, so
     // high rates do not depend on timer resolution.
     let period = config.tick_interval().max(Duration::from_millis(10));
     let mut timer = tokio::time::interval(period);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = tokio::time::Instant::now();
-    let mut produced: u64 = 0;
+    let (mut ticks, mut posts, mut engagements) = (0u64, 0u64, 0u64);
     loop {
         timer.tick().await;
-        let due = (started.elapsed().as_secs_f64() * config.tick_rate) as u64;
-        while produced < due {
-            produced += 1;
-            if let Err(error) = ingest.tick(generator.next_tick(now_ms()), now_ms()) {
+        let elapsed = started.elapsed().as_secs_f64();
+        let due = |rate: f64| (elapsed * rate) as u64;
+        while ticks < due(config.tick_rate) {
+            ticks += 1;
+            let now = now_ms();
+            if let Err(error) = ingest.tick(feed.ticks.next_tick(now), now) {
                 tracing::warn!(%error, "simulated tick rejected");
             }
+        }
+        while posts < due(config.post_rate) {
+            posts += 1;
+            feed.post(&ingest, now_ms());
+        }
+        while engagements < due(config.engagement_rate) {
+            engagements += 1;
+            feed.engage(&ingest, now_ms());
         }
     }
 }

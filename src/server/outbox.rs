@@ -58,8 +58,11 @@ pub enum PushOutcome {
     Conflated {
         skipped: usize,
     },
-    /// The budget is exhausted: the connection is being closed.
-    Closing,
+    /// The budget is exhausted even after conflating `skipped` events: the
+    /// connection is being closed.
+    Closing {
+        skipped: usize,
+    },
     /// The connection is already closing; the frame was discarded.
     Closed,
 }
@@ -119,9 +122,6 @@ impl Outbox {
         let mut outcome = PushOutcome::Queued;
         if over(&state) {
             let skipped = conflate(&mut state);
-            if skipped > 0 {
-                outcome = PushOutcome::Conflated { skipped };
-            }
             if over(&state) {
                 state.close = Some(CloseReason {
                     code: SLOW_CONSUMER_CLOSE,
@@ -129,7 +129,10 @@ impl Outbox {
                 });
                 drop(state);
                 self.ready.notify_one();
-                return PushOutcome::Closing;
+                return PushOutcome::Closing { skipped };
+            }
+            if skipped > 0 {
+                outcome = PushOutcome::Conflated { skipped };
             }
         }
         state.bytes += len;
@@ -237,6 +240,7 @@ mod tests {
         let text = Frame::encode(std::slice::from_ref(&event));
         Arc::new(Frame {
             topic: "ticks".into(),
+            stats: Arc::default(),
             conflatable: true,
             events: vec![event],
             text: Utf8Bytes::from(text),
@@ -257,6 +261,7 @@ mod tests {
         let text = Frame::encode(std::slice::from_ref(&event));
         Arc::new(Frame {
             topic: "posts".into(),
+            stats: Arc::default(),
             conflatable: false,
             events: vec![event],
             text: Utf8Bytes::from(text),
@@ -314,7 +319,7 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(outcome, PushOutcome::Closing);
+        assert_eq!(outcome, PushOutcome::Closing { skipped: 0 });
         assert_eq!(outbox.push_frame(post_frame(99, 1)), PushOutcome::Closed);
         let (_, close) = outbox.next_batch().await;
         assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);

@@ -18,6 +18,10 @@ pub struct SimulatorConfig {
     pub volatility: f64,
     /// Seconds of past ticks generated at start.
     pub backfill_secs: u64,
+    /// Posts per second.
+    pub post_rate: f64,
+    /// Engagement events per second.
+    pub engagement_rate: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,8 @@ pub enum SimulatorError {
     Rate(f64),
     #[error("simulator volatility must be a finite number between 0 and 0.1, got {0}")]
     Volatility(f64),
+    #[error("simulator {what} rate must be a finite number between 0 and 10000, got {rate}")]
+    SocialRate { what: &'static str, rate: f64 },
 }
 
 impl SimulatorConfig {
@@ -51,6 +57,14 @@ impl SimulatorConfig {
         }
         if !(0.0..=0.1).contains(&self.volatility) {
             return Err(SimulatorError::Volatility(self.volatility));
+        }
+        for (what, rate) in [
+            ("post", self.post_rate),
+            ("engagement", self.engagement_rate),
+        ] {
+            if !(0.0..=10_000.0).contains(&rate) {
+                return Err(SimulatorError::SocialRate { what, rate });
+            }
         }
         Ok(())
     }
@@ -184,6 +198,8 @@ mod tests {
             symbols: vec!["AAPL".into(), "MSFT".into(), "BTC-USD".into()],
             volatility: 0.001,
             backfill_secs: 0,
+            post_rate: 1.0,
+            engagement_rate: 1.0,
         }
     }
 

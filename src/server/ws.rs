@@ -352,20 +352,21 @@ impl Connection {
                 if let Some(cursor) = self.cursors.get_mut(&topic) {
                     cursor.offset = frame.last_offset();
                 }
-                match self.outbox.push_frame(frame) {
-                    PushOutcome::Queued | PushOutcome::Closed => {}
-                    PushOutcome::Conflated { .. } => {
-                        self.state
-                            .metrics
-                            .conflations
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    PushOutcome::Closing => {
-                        self.state
-                            .metrics
-                            .slow_consumer_disconnects
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                let (skipped, closing) = match self.outbox.push_frame(frame) {
+                    PushOutcome::Queued | PushOutcome::Closed => (0, false),
+                    PushOutcome::Conflated { skipped } => (skipped, false),
+                    PushOutcome::Closing { skipped } => (skipped, true),
+                };
+                let metrics = &self.state.metrics;
+                if skipped > 0 {
+                    metrics
+                        .conflations
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if closing {
+                    metrics
+                        .slow_consumer_disconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             // This task fell behind the broadcast channel (never fatal): pick
@@ -444,9 +445,20 @@ async fn write_loop(
         let (items, close) = outbox.next_batch().await;
         let count = items.len() as u64;
         let mut bytes = 0u64;
+        // The oldest producer timestamp in this write, for the latency histogram.
+        let mut oldest_source_ts: Option<i64> = None;
         for item in items {
             let message = match item {
-                Outgoing::Shared(frame) => Message::Text(frame.text.clone()),
+                Outgoing::Shared(frame) => {
+                    frame
+                        .stats
+                        .delivered
+                        .fetch_add(frame.events.len() as u64, Relaxed);
+                    if let Some(ts) = frame.events.first().and_then(|e| e.source_ts) {
+                        oldest_source_ts = Some(oldest_source_ts.map_or(ts, |o: i64| o.min(ts)));
+                    }
+                    Message::Text(frame.text.clone())
+                }
                 Outgoing::Own(text) => Message::Text(text),
                 Outgoing::Ping => Message::Ping(Default::default()),
             };
@@ -462,6 +474,10 @@ async fn write_loop(
         }
         metrics.frames_out.fetch_add(count, Relaxed);
         metrics.bytes_out.fetch_add(bytes, Relaxed);
+        if let Some(ts) = oldest_source_ts {
+            // One observation per write keeps the histogram cheap at high fan-out.
+            metrics.observe_delivery(now_ms().saturating_sub(ts).max(0) as u64);
+        }
         if let Some(close) = close {
             let frame = CloseFrame {
                 code: close.code,

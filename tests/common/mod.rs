@@ -114,3 +114,16 @@ pub async fn http(
 }
 
 pub const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// A client whose socket receive buffer is tiny, so the server sees it as
+/// slow as soon as it stops reading.
+pub async fn connect_with_small_buffer(server: &RunningServer) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4 * 1024).expect("buffer size");
+    let stream = socket.connect(server.addr()).await.expect("connects");
+    let url = format!("ws://{}/ws", server.addr());
+    let (client, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("websocket handshake");
+    client
+}
