@@ -15,6 +15,21 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             server.shutdown().await?;
         }
+        Command::Replay(args) => {
+            let summary = pulse::server::replay::run(&args).await?;
+            for (line, message) in &summary.rejected {
+                eprintln!("line {line}: {message}");
+            }
+            println!(
+                "{} records sent: {} accepted, {} rejected",
+                summary.sent,
+                summary.accepted,
+                summary.rejected.len()
+            );
+            if !summary.rejected.is_empty() {
+                std::process::exit(1);
+            }
+        }
     }
     Ok(())
 }

@@ -103,9 +103,12 @@ pub enum ClientMessage {
     Unsubscribe {
         topics: Vec<String>,
     },
+    /// With an `id`, success is acknowledged by `published`.
     Publish {
         topic: String,
         data: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<serde_json::Value>,
     },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +157,15 @@ pub enum ServerMessage {
     Error {
         code: ErrorCode,
         message: String,
+        /// The `id` of the request that failed, when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<serde_json::Value>,
+    },
+    /// Acknowledges a `publish` that carried an `id`: the data is accepted.
+    Published {
+        id: serde_json::Value,
+        topic: String,
+        offset: u64,
     },
     /// Answer to `analyze`.
     Analysis {
@@ -266,6 +278,7 @@ mod tests {
         let error = serde_json::to_string(&ServerMessage::Error {
             code: ErrorCode::UnknownTopic,
             message: "nope".into(),
+            id: None,
         })
         .unwrap();
         assert_eq!(

@@ -250,3 +250,43 @@ async fn ingest_token_and_rate_limit_are_enforced() {
     assert!(statuses.contains(&429), "{statuses:?}");
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn replay_sends_csv_and_ndjson_files_and_reports_rejections() {
+    use pulse::server::replay::{run, ReplayArgs};
+    let server = start(|_| {}).await;
+    let dir = std::env::temp_dir().join(format!("pulse-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let now = now_ms();
+    let csv = dir.join("ticks.csv");
+    std::fs::write(
+        &csv,
+        format!("symbol,price,volume,ts\nAAPL,187.5,10,{now}\nAAPL,188,5,{now}\nAAPL,-1,5,{now}\n"),
+    )
+    .expect("csv written");
+    let args = |file| ReplayArgs {
+        file,
+        url: format!("http://{}", server.addr()),
+        rate: Some(500.0),
+        token: None,
+    };
+    let summary = run(&args(csv)).await.expect("replay runs");
+    assert_eq!((summary.sent, summary.accepted), (3, 2));
+    assert!(
+        summary.rejected[&4].contains("price"),
+        "{:?}",
+        summary.rejected
+    );
+
+    let ndjson = dir.join("posts.ndjson");
+    std::fs::write(&ndjson, "{\"author\":\"ann\",\"text\":\"What a great day\"}\n{\"post_id\":1,\"kind\":\"like\",\"delta\":2}\n")
+        .expect("ndjson written");
+    let summary = run(&args(ndjson)).await.expect("replay runs");
+    assert_eq!(summary.accepted, 2, "{:?}", summary.rejected);
+    let (_, posts) = http(&server, "GET", "/api/posts", &[], b"").await;
+    assert_eq!(posts[0]["engagement"]["likes"], 2);
+    let (_, candles) = http(&server, "GET", "/api/candles/AAPL?interval=1s", &[], b"").await;
+    assert_eq!(candles[0]["close"], 188.0);
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await.expect("shutdown");
+}

@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Send a CSV or NDJSON file of ticks, posts or engagement to a running server.
+    Replay(super::replay::ReplayArgs),
 }
 
 /// Everything the server needs; every flag also reads an environment variable.

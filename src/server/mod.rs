@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod outbox;
 pub mod presence;
+pub mod replay;
 pub mod simulator;
 pub mod social_sim;
 pub mod state;

@@ -140,6 +140,8 @@ struct Connection {
     subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
     cursors: HashMap<Arc<str>, TopicCursor>,
     protocol_errors: u32,
+    /// `id` of the request being handled, echoed in its error replies.
+    request_id: Option<serde_json::Value>,
 }
 
 impl Connection {
@@ -155,6 +157,7 @@ impl Connection {
             subscriptions: StreamMap::new(),
             cursors: HashMap::new(),
             protocol_errors: 0,
+            request_id: None,
         }
     }
 
@@ -236,7 +239,8 @@ impl Connection {
 
     fn reply_error(&mut self, code: ErrorCode, message: String) {
         self.state.metrics.protocol_error(code);
-        self.reply(&ServerMessage::Error { code, message });
+        let id = self.request_id.clone();
+        self.reply(&ServerMessage::Error { code, message, id });
         self.protocol_errors += 1;
         if self.protocol_errors >= MAX_PROTOCOL_ERRORS {
             self.outbox
@@ -277,7 +281,11 @@ impl Connection {
         match message {
             ClientMessage::Subscribe { topics, since } => self.subscribe(topics, since),
             ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
-            ClientMessage::Publish { topic, data } => self.publish(&topic, data),
+            ClientMessage::Publish { topic, data, id } => {
+                self.request_id = id;
+                self.publish(&topic, data);
+                self.request_id = None;
+            }
             ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
             ClientMessage::Analyze { id, text } => {
                 if text.chars().count() > MAX_ANALYZE_CHARS {
@@ -394,6 +402,7 @@ impl Connection {
                 "publishing needs the ingest token (Authorization: Bearer or ?token=)".into(),
             );
         }
+        let topic_name = topic.to_owned();
         let topic = match topic.parse::<Topic>() {
             Ok(topic) => topic,
             Err(error) => return self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
@@ -406,13 +415,21 @@ impl Connection {
         ) -> Result<T, String> {
             serde_json::from_value(data).map_err(|error| format!("not {what}: {error}"))
         }
+        // Posts and engagement fan out to several topics; the ack names the
+        // offset the item's own topic had reached once it was applied.
+        let position = |topic: &Topic| ingest.hub().position(topic).offset;
         let result = match topic {
             Topic::Ticks | Topic::SymbolTicks(_) => {
-                parse::<Tick>(data, "a tick").map(|tick| ingest.tick(tick, now).map(drop))
+                parse::<Tick>(data, "a tick").map(|tick| ingest.tick(tick, now).map(|p| p.offset))
             }
-            Topic::Posts => parse::<NewPost>(data, "a post").map(|post| ingest.posts(vec![post], now).map(drop)),
+            Topic::Posts => parse::<NewPost>(data, "a post")
+                .map(|post| ingest.posts(vec![post], now).map(|_| position(&Topic::Posts))),
             Topic::Engagement => parse::<Engagement>(data, "an engagement event")
-                .map(|event| ingest.engagements(vec![event], now).map(drop)),
+                .map(|event| {
+                    ingest
+                        .engagements(vec![event], now)
+                        .map(|_| position(&Topic::Engagement))
+                }),
             other => {
                 return self.reply_error(
                     ErrorCode::ReadOnlyTopic,
@@ -421,7 +438,15 @@ impl Connection {
             }
         };
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(offset)) => {
+                if let Some(id) = self.request_id.clone() {
+                    let topic = match topic_name.as_str() {
+                        name if name.starts_with("ticks") => "ticks".to_owned(),
+                        name => name.to_owned(),
+                    };
+                    self.reply(&ServerMessage::Published { id, topic, offset });
+                }
+            }
             Err(message) => self.reply_error(ErrorCode::InvalidData, message),
             Ok(Err(IngestError::Invalid { error, .. })) => self.reply_error(
                 ErrorCode::InvalidData,
