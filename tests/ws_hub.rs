@@ -305,3 +305,31 @@ async fn a_slow_market_data_client_gets_the_latest_tick_per_symbol() {
         .contains("pulse_ws_conflations_total 0"));
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let server = start(|c| c.heartbeat_secs = 1).await;
+    let mut silent = connect(&server).await;
+    let mut lively = connect(&server).await;
+    send(&mut lively, r#"{"op":"subscribe","topics":["posts"]}"#).await;
+    // `silent` reads nothing (so answers no ping) for three heartbeats; `lively` keeps reading.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(3_500);
+    while tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout_at(deadline, lively.next()).await;
+    }
+    let mut close = None;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(5), silent.next()).await
+    {
+        if let Message::Close(frame) = message {
+            close = frame;
+            break;
+        }
+    }
+    let close = close.expect("the silent peer was closed");
+    assert_eq!(u16::from(close.code), 1001);
+    assert!(close.reason.contains("heartbeat"));
+    send(&mut lively, r#"{"op":"ping","id":2}"#).await;
+    recv_until(&mut lively, |f| f["op"] == "pong").await;
+    server.shutdown().await.expect("shutdown");
+}
