@@ -5,6 +5,8 @@
 //! - [`app`]: the Leptos application (server-rendered, hydrated in the browser).
 //! - [`server`]: hub, WebSocket endpoint, ingest, simulator (feature `ssr`).
 
+#![recursion_limit = "256"]
+
 pub mod analytics;
 pub mod app;
 pub mod model;
