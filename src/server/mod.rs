@@ -23,6 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -198,6 +199,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let app = router(state.clone());
     let mut stopped_for_serve = stopped;
     let serve = tokio::spawn(async move {
+        // Nagle's algorithm would hold small event frames back until the
+        // previous one is acknowledged (tens of ms with delayed ACKs).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
