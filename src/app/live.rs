@@ -95,8 +95,13 @@ impl LiveSession {
                     return Vec::new();
                 };
                 let had_position = position.is_some();
+                if recovered && had_position {
+                    // The backlog (offsets after ours, up to `offset`) follows this
+                    // frame: keep our position so none of it is dropped.
+                    return Vec::new();
+                }
                 *position = Some(StreamPosition { epoch, offset });
-                if had_position && !recovered {
+                if had_position {
                     vec![LiveEvent::Reset { topic }]
                 } else {
                     Vec::new()
@@ -165,15 +170,19 @@ mod browser {
 
     use super::*;
 
-    /// `ws://` or `wss://` URL of `/ws` on the page's own origin.
-    fn socket_url() -> Option<String> {
+    /// `ws://` or `wss://` URL of `/ws` on the page's own origin, with this
+    /// page's session id (the server counts distinct sessions as active users).
+    fn socket_url(session: &str) -> Option<String> {
         let location = web_sys::window()?.location();
         let scheme = if location.protocol().ok()? == "https:" {
             "wss"
         } else {
             "ws"
         };
-        Some(format!("{scheme}://{}/ws", location.host().ok()?))
+        Some(format!(
+            "{scheme}://{}/ws?session={session}",
+            location.host().ok()?
+        ))
     }
 
     /// Opens the live connection and keeps it open for the page's lifetime.
@@ -183,7 +192,9 @@ mod browser {
         on_event: impl Fn(LiveEvent) + 'static,
     ) {
         spawn_local(async move {
-            let Some(url) = socket_url() else {
+            // One id per page load: a reconnect is the same viewer.
+            let session = format!("{:012x}", (js_sys::Math::random() * 2f64.powi(48)) as u64);
+            let Some(url) = socket_url(&session) else {
                 status.set(ConnectionStatus::Offline);
                 return;
             };
@@ -204,7 +215,7 @@ mod browser {
                                 // Frames this client does not know (e.g. `conflated`) are fine to skip.
                                 Err(_) => continue,
                             };
-                            if let ServerMessage::Error { code, message } = &message {
+                            if let ServerMessage::Error { code, message, .. } = &message {
                                 leptos::logging::warn!("server error {code:?}: {message}");
                             }
                             if matches!(message, ServerMessage::Subscribed { .. }) {
@@ -293,15 +304,20 @@ mod tests {
             offset: 12,
             recovered: true,
         });
+        // The server sends `subscribed` first, then the backlog (11, 12), then live
+        // events; a replayed duplicate (10) is dropped.
         let events = session.handle(ServerMessage::Batch {
             events: vec![
+                event("ticks:A", 10),
                 event("ticks:A", 11),
                 event("ticks:A", 12),
                 event("ticks:A", 13),
             ],
         });
-        // 11 and 12 are covered by the subscribed offset; 13 is new.
-        assert_eq!(events, [LiveEvent::Event(event("ticks:A", 13))]);
+        assert_eq!(
+            events,
+            [11, 12, 13].map(|o| LiveEvent::Event(event("ticks:A", o)))
+        );
         let ClientMessage::Subscribe { since, .. } = session.subscribe_message() else {
             panic!("not a subscribe");
         };

@@ -1,8 +1,15 @@
 //! The Leptos application: rendered on the server, hydrated in the browser.
 
 pub mod charts;
+pub mod compose;
 pub mod dashboard;
+pub mod engagement_panel;
+pub mod feed;
 pub mod live;
+pub mod presence;
+pub mod price_panel;
+pub mod sentiment_panel;
+pub mod watchlist;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};

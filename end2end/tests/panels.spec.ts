@@ -1,0 +1,196 @@
+import { test, expect, type Page, type Browser } from '@playwright/test';
+
+/** Collects console errors and warnings, page errors, failed and 4xx/5xx requests. */
+function watchForProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+    // Leptos reports hydration mismatches as warnings.
+    if (msg.type() === 'warning' && /hydrat/i.test(msg.text())) problems.push(`hydration: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    // Closing a page cancels its socket and pending fetches; that is not a failure.
+    if (!page.isClosed()) problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
+  });
+  return problems;
+}
+
+/** Opens the dashboard and waits until it is hydrated and live. */
+async function openLive(page: Page, path = '/') {
+  await page.goto(path);
+  await expect(page.getByTestId('connection-status')).toHaveText('Live');
+}
+
+async function newPage(browser: Browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  return { context, page, problems: watchForProblems(page) };
+}
+
+const unique = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+
+test('raw HTML of / holds every panel with data', async ({ request }) => {
+  const html = await (await request.get('/')).text();
+  const section = (testid: string) => {
+    const start = html.indexOf(`data-testid="${testid}"`);
+    expect(start, `${testid} panel in the SSR HTML`).toBeGreaterThan(-1);
+    return html.slice(start, start + 60_000);
+  };
+  // Watchlist: rows with prices and a sparkline.
+  const watchlist = section('watchlist');
+  expect(watchlist).toMatch(/class="wl-price">\d+\.\d{2}</);
+  expect(watchlist).toMatch(/<polyline points="[\d., ]{20,}"/);
+  // Charts: drawn SVG with text alternatives.
+  for (const chart of ['price-chart', 'sentiment-chart', 'engagement-chart']) {
+    const body = section(chart);
+    expect(body).toContain('<svg');
+    expect(body).toContain('role="img"');
+    expect(body).toContain('<title>');
+  }
+  expect(section('price-chart')).not.toContain('no candles yet');
+  // Sentiment distribution, feed posts with badges, top posts, presence, status.
+  expect(section('sentiment')).toMatch(/class="dist-posts">\d+ posts/);
+  const feed = section('feed');
+  expect(/<li data-post-id="\d+"[^>]*class="post"/.test(feed), 'a post in the feed').toBe(true);
+  expect(/data-testid="post-sentiment"[^>]*>(positive|neutral|negative)</.test(feed), 'a sentiment badge').toBe(true);
+  expect(section('top-posts')).toContain('<li');
+  expect(section('compose')).toContain('id="compose-text"');
+  expect(/data-testid="active-users-count"[^>]*>\d+</.test(html), 'active user count').toBe(true);
+  expect(html).toContain('data-testid="connection-status"');
+});
+
+test('watchlist and price chart move live; selecting a symbol is in the URL', async ({ page }) => {
+  const problems = watchForProblems(page);
+  await openLive(page);
+  const prices = page.locator('.wl-price');
+  const before = await prices.allTextContents();
+  expect(before.length).toBeGreaterThan(1);
+  await expect.poll(async () => (await prices.allTextContents()).join() !== before.join(), { timeout: 5_000 }).toBe(true);
+  const chart = page.getByTestId('price-chart');
+  const svg = await chart.innerHTML();
+  await expect.poll(async () => (await chart.innerHTML()) !== svg, { timeout: 5_000 }).toBe(true);
+
+  // Select another symbol: URL, heading and chart follow; a reload shows the same view.
+  const row = page.locator('.watch-row').nth(1);
+  const symbol = (await row.locator('.wl-symbol').textContent())!.trim();
+  await row.click();
+  await expect(page).toHaveURL(new RegExp(`\\?symbol=${symbol.replace('.', '\\.')}`));
+  await expect(page.locator('.price-panel .symbol')).toHaveText(symbol);
+  await expect(row).toHaveAttribute('aria-current', 'true');
+  await expect(chart.locator('svg title')).toContainText(symbol);
+  await page.getByRole('link', { name: '1 min' }).click();
+  await expect(page).toHaveURL(/interval=1m/);
+  await expect(chart.locator('svg title')).toContainText(`${symbol} 1m candles`);
+  await page.reload();
+  await expect(page.locator('.price-panel .symbol')).toHaveText(symbol);
+  await expect(chart.locator('svg title')).toContainText(`${symbol} 1m candles`);
+  await expect(page.getByTestId('connection-status')).toHaveText('Live');
+  expect(problems).toEqual([]);
+});
+
+test('active users rise when a second page opens and fall when it closes', async ({ page, browser }) => {
+  const problems = watchForProblems(page);
+  await openLive(page);
+  const count = page.getByTestId('active-users-count');
+  // Our own session is counted once the server publishes it.
+  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBeGreaterThan(0);
+  await page.waitForTimeout(1_500); // let the count settle
+  const base = Number(await count.textContent());
+
+  const second = await newPage(browser);
+  await openLive(second.page);
+  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBe(base + 1);
+  await expect(second.page.getByTestId('active-users-count')).toHaveText(String(base + 1));
+  expect(second.problems).toEqual([]);
+  await second.context.close();
+  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBe(base);
+  expect(problems).toEqual([]);
+});
+
+test('compose: preview follows the text, empty posts are refused, posts reach other pages', async ({ page, browser }) => {
+  const problems = watchForProblems(page);
+  const submits: string[] = [];
+  page.on('request', (req) => {
+    if (req.url().includes('/rpc/submit_post')) submits.push(req.url());
+  });
+  await openLive(page);
+  const text = page.getByLabel('Post', { exact: true });
+  const label = page.getByTestId('preview-label');
+
+  await text.fill('I love this, what a fantastic and amazing rally!');
+  await expect(label).toHaveText('positive');
+  await text.fill('Terrible, awful crash. I hate this horrible loss.');
+  await expect(label).toHaveText('negative');
+
+  // Empty text: an error next to the field, nothing sent.
+  await page.getByLabel('Name').fill('e2e');
+  await text.fill('   ');
+  await page.getByRole('button', { name: 'Post', exact: true }).click();
+  await expect(page.getByTestId('text-error')).toHaveText(/must not be empty/);
+  await expect(text).toHaveAttribute('aria-invalid', 'true');
+  await page.waitForTimeout(300);
+  expect(submits).toEqual([]);
+
+  // A real post appears in a second page with its label; its text stays text.
+  const second = await newPage(browser);
+  await openLive(second.page);
+  const tag = unique();
+  const body = `Absolutely love this amazing rally <b>${tag}</b>`;
+  await text.fill(body);
+  await page.getByRole('button', { name: 'Post', exact: true }).click();
+  await expect(page.getByTestId('text-error')).toBeEmpty();
+  const post = second.page.locator('.post', { hasText: tag });
+  await expect(post).toBeVisible({ timeout: 5_000 });
+  await expect(post.locator('.post-text')).toHaveText(body);
+  await expect(post.locator('.post-text b')).toHaveCount(0);
+  await expect(post.getByTestId('post-sentiment')).toHaveText('positive');
+  await expect(page.locator('.post', { hasText: tag })).toBeVisible();
+  expect(submits.length).toBe(1);
+  expect(second.problems).toEqual([]);
+  await second.context.close();
+  expect(problems).toEqual([]);
+});
+
+test('like increments the count in both pages', async ({ page, browser, request }) => {
+  const problems = watchForProblems(page);
+  const tag = unique();
+  const created = await request.post('/api/posts', { data: { author: 'e2e', text: `Like me ${tag}` } });
+  expect(created.ok()).toBe(true);
+  await openLive(page);
+  const second = await newPage(browser);
+  await openLive(second.page);
+
+  const likes = (p: Page) => p.locator('.post', { hasText: tag }).getByTestId('likes');
+  await expect(likes(page)).toBeVisible();
+  const before = Number(await likes(page).textContent());
+  await page.locator('.post', { hasText: tag }).getByRole('button', { name: /^Like post by e2e/ }).click();
+  for (const p of [page, second.page]) {
+    await expect.poll(async () => Number(await likes(p).textContent()), { timeout: 5_000 }).toBeGreaterThanOrEqual(before + 1);
+  }
+  expect(second.problems).toEqual([]);
+  await second.context.close();
+  expect(problems).toEqual([]);
+});
+
+for (const [name, width, height] of [
+  ['phone', 390, 844],
+  ['desktop', 1440, 900],
+] as const) {
+  test(`full-page screenshot at ${width} px (${name})`, async ({ page }, testInfo) => {
+    const problems = watchForProblems(page);
+    await page.setViewportSize({ width, height });
+    await openLive(page);
+    await page.waitForTimeout(1_500);
+    // Nothing wider than the viewport: the layout fits the screen.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    const path = testInfo.outputPath(`dashboard-${width}.png`);
+    await page.screenshot({ path, fullPage: true });
+    await testInfo.attach(`dashboard-${width}`, { path, contentType: 'image/png' });
+    expect(problems).toEqual([]);
+  });
+}

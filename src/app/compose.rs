@@ -1,0 +1,238 @@
+//! Compose box: author and text, a sentiment preview computed in the browser
+//! by the same analyzer the server uses, and submission through a server function.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::sentiment::SentimentAnalyzer;
+use crate::model::{NewPost, Sentiment, ValidationError, MAX_AUTHOR_CHARS, MAX_POST_CHARS};
+
+/// What a submission came back with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SubmitOutcome {
+    Created {
+        id: u64,
+        sentiment: Sentiment,
+    },
+    /// The server rejected a field (the same rules the browser checks first).
+    Invalid {
+        field: String,
+        message: String,
+    },
+}
+
+/// Field errors of a draft, checked in the browser before anything is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldErrors {
+    pub author: Option<String>,
+    pub text: Option<String>,
+}
+
+impl FieldErrors {
+    pub fn is_empty(&self) -> bool {
+        self.author.is_none() && self.text.is_none()
+    }
+
+    fn set(&mut self, field: &str, message: String) {
+        match field {
+            "author" => self.author = Some(message),
+            _ => self.text = Some(message),
+        }
+    }
+}
+
+fn message(error: &ValidationError) -> String {
+    let field = match error.field {
+        "author" => "Name",
+        "text" => "Post",
+        other => other,
+    };
+    format!("{field} {}.", error.message)
+}
+
+/// Validates a draft with the model's rules (author checked first, then text).
+pub fn validate_draft(author: &str, text: &str) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    let check = |author: &str, text: &str| {
+        NewPost {
+            author: author.to_owned(),
+            text: text.to_owned(),
+            ts: None,
+        }
+        .validate(0)
+    };
+    // Check each field on its own so both errors show at once.
+    if let Err(e) = check(author, "x") {
+        errors.set(e.field, message(&e));
+    }
+    if let Err(e) = check("x", text) {
+        errors.set(e.field, message(&e));
+    }
+    errors
+}
+
+/// Sentiment preview; `None` until there is text.
+pub fn preview(text: &str) -> Option<Sentiment> {
+    (!text.trim().is_empty()).then(|| SentimentAnalyzer::global().analyze(text))
+}
+
+#[server(prefix = "/rpc")]
+pub async fn submit_post(author: String, text: String) -> Result<SubmitOutcome, ServerFnError> {
+    use crate::server::ingest::{now_ms, IngestError};
+    use crate::server::state::AppState;
+    let state =
+        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let post = NewPost {
+        author,
+        text,
+        ts: None,
+    };
+    match state.ingest.posts(vec![post], now_ms()) {
+        Ok(mut created) => {
+            let post = created.remove(0);
+            Ok(SubmitOutcome::Created {
+                id: post.id,
+                sentiment: post.sentiment,
+            })
+        }
+        Err(IngestError::Invalid { error, .. }) => Ok(SubmitOutcome::Invalid {
+            field: error.field.to_owned(),
+            message: message(&error),
+        }),
+        Err(error) => Err(ServerFnError::new(error.to_string())),
+    }
+}
+
+#[component]
+pub fn ComposePanel() -> impl IntoView {
+    let author = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let errors = RwSignal::new(FieldErrors::default());
+    let status = RwSignal::new(None::<String>);
+    let sending = RwSignal::new(false);
+    let scored = Memo::new(move |_| text.with(|t| preview(t)));
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if sending.get_untracked() {
+            return;
+        }
+        let (a, t) = (author.get_untracked(), text.get_untracked());
+        let found = validate_draft(&a, &t);
+        status.set(None);
+        if !found.is_empty() {
+            errors.set(found);
+            return;
+        }
+        errors.set(FieldErrors::default());
+        sending.set(true);
+        leptos::task::spawn_local(async move {
+            match submit_post(a, t).await {
+                Ok(SubmitOutcome::Created { id, sentiment }) => {
+                    text.set(String::new());
+                    status.set(Some(format!(
+                        "Posted #{id} ({}).",
+                        sentiment.label.as_str()
+                    )));
+                }
+                Ok(SubmitOutcome::Invalid { field, message }) => {
+                    errors.update(|e| e.set(&field, message));
+                }
+                Err(e) => status.set(Some(format!("Could not post: {e}"))),
+            }
+            sending.set(false);
+        });
+    };
+
+    let preview_label = move || scored.get().map_or("neutral", |s| s.label.as_str());
+    view! {
+        <section class="panel compose-panel" aria-labelledby="compose-heading" data-testid="compose">
+            <div class="panel-head">
+                <h2 id="compose-heading">"Post an update"</h2>
+            </div>
+            <form class="compose" on:submit=submit novalidate>
+                <div class="field">
+                    <label for="compose-author">"Name"</label>
+                    <input
+                        id="compose-author"
+                        name="author"
+                        type="text"
+                        autocomplete="nickname"
+                        maxlength=MAX_AUTHOR_CHARS.to_string()
+                        placeholder="e.g. ann"
+                        prop:value=move || author.get()
+                        on:input=move |ev| author.set(event_target_value(&ev))
+                        aria-invalid=move || errors.with(|e| e.author.is_some()).to_string()
+                        aria-describedby="compose-author-error"
+                    />
+                    <p id="compose-author-error" class="field-error" data-testid="author-error" role="alert">
+                        {move || errors.with(|e| e.author.clone())}
+                    </p>
+                </div>
+                <div class="field">
+                    <label for="compose-text">"Post"</label>
+                    <textarea
+                        id="compose-text"
+                        name="text"
+                        rows="3"
+                        maxlength=MAX_POST_CHARS.to_string()
+                        placeholder="What's moving? Use $AAPL to tag a symbol."
+                        prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev))
+                        aria-invalid=move || errors.with(|e| e.text.is_some()).to_string()
+                        aria-describedby="compose-text-error compose-preview"
+                    ></textarea>
+                    <p id="compose-text-error" class="field-error" data-testid="text-error" role="alert">
+                        {move || errors.with(|e| e.text.clone())}
+                    </p>
+                </div>
+                <div class="compose-foot">
+                    <p id="compose-preview" class="preview" aria-live="polite">
+                        "Preview: "
+                        <span class=move || format!("badge badge-{}", preview_label()) data-testid="preview-label">
+                            {preview_label}
+                        </span>
+                        " "
+                        <span class="score">
+                            {move || scored.get().map_or_else(|| "—".to_owned(), |s| format!("{:+.2}", s.compound))}
+                        </span>
+                    </p>
+                    <button type="submit" class="primary" disabled=move || sending.get()>
+                        {move || if sending.get() { "Posting…" } else { "Post" }}
+                    </button>
+                </div>
+                <p class="compose-status" role="status">{move || status.get()}</p>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SentimentLabel;
+
+    #[test]
+    fn empty_fields_are_reported_next_to_each_field() {
+        let errors = validate_draft("", "   ");
+        assert!(errors.author.unwrap().starts_with("Name must not be empty"));
+        assert!(errors.text.unwrap().starts_with("Post must not be empty"));
+        assert!(validate_draft("ann", "hello").is_empty());
+        let long = "x".repeat(MAX_POST_CHARS + 1);
+        assert!(validate_draft("ann", &long).text.is_some());
+    }
+
+    #[test]
+    fn preview_scores_with_the_shared_analyzer() {
+        assert_eq!(preview("  "), None);
+        assert_eq!(
+            preview("I love this, amazing gains!").unwrap().label,
+            SentimentLabel::Positive
+        );
+        assert_eq!(
+            preview("Terrible, awful crash. I hate it.").unwrap().label,
+            SentimentLabel::Negative
+        );
+    }
+}

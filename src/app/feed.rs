@@ -1,0 +1,277 @@
+//! Live post feed: newest first, sentiment badges, engagement counts and
+//! like / share buttons. Post text is only ever rendered as text nodes.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::engagement::Counts;
+use crate::app::charts::clock_time;
+use crate::model::{EngagementKind, Post, TimestampMs};
+
+/// Posts kept in the feed.
+pub const FEED_WINDOW: usize = 40;
+
+/// A post with its engagement (the `posts` payload; mirror of the server's `FeedPost`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedPost {
+    #[serde(flatten)]
+    pub post: Post,
+    pub engagement: Counts,
+}
+
+/// Published on `engagement` (mirror of the server's `EngagementEvent`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngagementEvent {
+    pub post_id: u64,
+    pub kind: EngagementKind,
+    pub delta: i64,
+    pub ts: TimestampMs,
+    pub totals: Counts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedState {
+    /// Newest (highest id) first.
+    pub posts: Vec<FeedPost>,
+}
+
+impl FeedState {
+    pub fn new(mut posts: Vec<FeedPost>) -> Self {
+        posts.sort_by(|a, b| b.post.id.cmp(&a.post.id));
+        posts.truncate(FEED_WINDOW);
+        Self { posts }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&FeedPost> {
+        self.posts.iter().find(|p| p.post.id == id)
+    }
+
+    /// Inserts a post in id order (a replayed one replaces itself), keeping the newest.
+    pub fn apply_post(&mut self, post: FeedPost) {
+        match self
+            .posts
+            .binary_search_by(|p| post.post.id.cmp(&p.post.id))
+        {
+            Ok(index) => self.posts[index] = post,
+            Err(index) => self.posts.insert(index, post),
+        }
+        self.posts.truncate(FEED_WINDOW);
+    }
+
+    /// Sets a post's counts to the totals an engagement event carries.
+    pub fn apply_engagement(&mut self, event: &EngagementEvent) {
+        if let Some(post) = self.posts.iter_mut().find(|p| p.post.id == event.post_id) {
+            post.engagement = event.totals;
+        }
+    }
+}
+
+/// Likes or shares a post for everyone (counts arrive back on `engagement`).
+#[server(prefix = "/rpc")]
+pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts, ServerFnError> {
+    use crate::model::Engagement;
+    use crate::server::ingest::now_ms;
+    use crate::server::state::AppState;
+    let state =
+        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let now = now_ms();
+    let event = Engagement {
+        post_id,
+        kind,
+        delta: 1,
+        ts: now,
+    };
+    let mut updates = state
+        .ingest
+        .engagements(vec![event], now)
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(updates.remove(0).totals)
+}
+
+pub const HEART: &str = "M12 21s-7.5-4.6-9.5-9.1C1.1 8.6 3.2 5 6.6 5c2 0 3.4 1.1 4.4 2.6h2C14 6.1 15.4 5 17.4 5c3.4 0 5.5 3.6 4.1 6.9C19.5 16.4 12 21 12 21z";
+pub const SHARE: &str = "M4 12v7a1 1 0 0 0 1 1h14a1 1 0 0 0 1-1v-7M12 3v12M7 8l5-5 5 5";
+pub const COMMENT: &str = "M4 5h16v11H9l-5 4z";
+
+/// A small outline icon (decorative; the button's label says what it does).
+#[component]
+pub fn Icon(path: &'static str) -> impl IntoView {
+    view! {
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+            <path d=path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/>
+        </svg>
+    }
+}
+
+#[component]
+pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
+    let ids =
+        Memo::new(move |_| feed.with(|f| f.posts.iter().map(|p| p.post.id).collect::<Vec<_>>()));
+    let error = RwSignal::new(None::<String>);
+    view! {
+        <section class="panel feed-panel" aria-labelledby="feed-heading" data-testid="feed">
+            <div class="panel-head">
+                <h2 id="feed-heading">"Live feed"</h2>
+                <span class="hint">"Newest first"</span>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <ol class="feed" aria-label="Posts">
+                <For each=move || ids.get() key=|id| *id let:id>
+                    <FeedItem feed id error/>
+                </For>
+            </ol>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn FeedItem(feed: RwSignal<FeedState>, id: u64, error: RwSignal<Option<String>>) -> impl IntoView {
+    // Everything but the counts is immutable once posted.
+    let Some(post) = feed.with_untracked(|f| f.get(id).map(|p| p.post.clone())) else {
+        return ().into_any();
+    };
+    let counts =
+        Memo::new(move |_| feed.with(|f| f.get(id).map(|p| p.engagement).unwrap_or_default()));
+    let label = post.sentiment.label.as_str();
+    let react = move |kind: EngagementKind| {
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = react_to_post(id, kind).await {
+                error.set(Some(format!("Could not send your reaction: {e}")));
+            }
+        });
+    };
+    let author = post.author.clone();
+    view! {
+        <li class="post" data-post-id=id.to_string() data-sentiment=label>
+            <div class="post-head">
+                <span class="author">{post.author.clone()}</span>
+                <time class="post-time" title="UTC">{clock_time(post.ts)}</time>
+                <span class=format!("badge badge-{label}") data-testid="post-sentiment">{label}</span>
+                <span class="score" title="Compound score">{format!("{:+.2}", post.sentiment.compound)}</span>
+            </div>
+            <p class="post-text">{post.text.clone()}</p>
+            {(!post.symbols.is_empty()).then(|| view! {
+                <p class="post-symbols">{post.symbols.iter().map(|s| format!("${s}")).collect::<Vec<_>>().join(" ")}</p>
+            })}
+            <div class="post-actions">
+                <button
+                    type="button"
+                    class="react like"
+                    aria-label=format!("Like post by {author}")
+                    on:click=move |_| react(EngagementKind::Like)
+                >
+                    <Icon path=HEART/>
+                    <span class="count" data-testid="likes">{move || counts.get().likes}</span>
+                </button>
+                <button
+                    type="button"
+                    class="react share"
+                    aria-label=format!("Share post by {author}")
+                    on:click=move |_| react(EngagementKind::Share)
+                >
+                    <Icon path=SHARE/>
+                    <span class="count" data-testid="shares">{move || counts.get().shares}</span>
+                </button>
+                <span class="comments" title="Comments">
+                    <Icon path=COMMENT/>
+                    <span class="count" data-testid="comments">{move || counts.get().comments}</span>
+                    <span class="sr-only">" comments"</span>
+                </span>
+            </div>
+        </li>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Sentiment;
+
+    fn post(id: u64) -> FeedPost {
+        FeedPost {
+            post: Post {
+                id,
+                author: "ann".into(),
+                text: "<b>hi</b>".into(),
+                ts: 1,
+                sentiment: Sentiment::NEUTRAL,
+                symbols: vec![],
+            },
+            engagement: Counts::default(),
+        }
+    }
+
+    #[test]
+    fn newest_first_without_duplicates_and_capped() {
+        let mut feed = FeedState::new(vec![post(2), post(5), post(3)]);
+        assert_eq!(
+            feed.posts.iter().map(|p| p.post.id).collect::<Vec<_>>(),
+            [5, 3, 2]
+        );
+        feed.apply_post(post(4));
+        feed.apply_post(post(5));
+        assert_eq!(
+            feed.posts.iter().map(|p| p.post.id).collect::<Vec<_>>(),
+            [5, 4, 3, 2]
+        );
+        for id in 10..(10 + FEED_WINDOW as u64) {
+            feed.apply_post(post(id));
+        }
+        assert_eq!(feed.posts.len(), FEED_WINDOW);
+        assert_eq!(feed.posts[0].post.id, 9 + FEED_WINDOW as u64);
+    }
+
+    #[test]
+    fn engagement_sets_totals() {
+        let mut feed = FeedState::new(vec![post(1)]);
+        let totals = Counts {
+            likes: 3,
+            shares: 1,
+            comments: 0,
+        };
+        feed.apply_engagement(&EngagementEvent {
+            post_id: 1,
+            kind: EngagementKind::Like,
+            delta: 1,
+            ts: 2,
+            totals,
+        });
+        feed.apply_engagement(&EngagementEvent {
+            post_id: 99,
+            kind: EngagementKind::Like,
+            delta: 1,
+            ts: 2,
+            totals,
+        });
+        assert_eq!(feed.get(1).unwrap().engagement, totals);
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn mirrors_the_server_payloads() {
+        let server = crate::server::ingest::FeedPost {
+            post: post(7).post,
+            engagement: Counts {
+                likes: 1,
+                shares: 2,
+                comments: 3,
+            },
+        };
+        let ours: FeedPost =
+            serde_json::from_value(serde_json::to_value(&server).unwrap()).unwrap();
+        assert_eq!(ours.post, server.post);
+        assert_eq!(ours.engagement, server.engagement);
+        let event = crate::server::ingest::EngagementEvent {
+            post_id: 7,
+            kind: EngagementKind::Share,
+            delta: 1,
+            ts: 9,
+            totals: server.engagement,
+        };
+        let ours: EngagementEvent =
+            serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
+        assert_eq!(ours.totals, event.totals);
+    }
+}
