@@ -333,3 +333,31 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     recv_until(&mut lively, |f| f["op"] == "pong").await;
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn the_test_hook_drops_connections_only_when_enabled() {
+    let server = start(|_| {}).await;
+    let (status, _) = http(&server, "POST", "/api/debug/drop-connections", &[], b"").await;
+    assert_ne!(status, 200, "hook is off by default");
+    server.shutdown().await.expect("shutdown");
+
+    let server = start(|c| c.test_hooks = true).await;
+    let mut client = connect(&server).await;
+    let (status, _) = http(&server, "POST", "/api/debug/drop-connections", &[], b"").await;
+    assert_eq!(status, 200);
+    let mut close = None;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(5), client.next()).await
+    {
+        if let Message::Close(frame) = message {
+            close = frame;
+            break;
+        }
+    }
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(1012));
+    // New connections work as before.
+    let mut again = connect(&server).await;
+    send(&mut again, r#"{"op":"ping","id":1}"#).await;
+    assert_eq!(recv(&mut again).await["op"], "pong");
+    server.shutdown().await.expect("shutdown");
+}

@@ -77,6 +77,11 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_HEARTBEAT_SECS", default_value_t = 20)]
     pub heartbeat_secs: u64,
 
+    /// Enables `POST /api/debug/drop-connections` (closes every WebSocket with
+    /// 1012, keeping history) for end-to-end reconnect tests. Never in production.
+    #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue)]
+    pub test_hooks: bool,
+
     #[command(flatten)]
     pub simulator: SimulatorArgs,
 }

@@ -176,6 +176,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         metrics: Arc::new(Metrics::default()),
         presence: Arc::new(presence::PresenceTracker::default()),
         shutdown: stopped.clone(),
+        drop_connections: Arc::new(watch::channel(0).0),
     };
 
     let mut background = vec![tokio::spawn(presence::run_publisher(
@@ -237,7 +238,11 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
-    Router::new()
+    let mut router = Router::new();
+    if state.config.test_hooks {
+        router = router.route("/api/debug/drop-connections", post(drop_connections));
+    }
+    router
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -268,6 +273,14 @@ async fn server_fn_handler(
 ) -> impl IntoResponse {
     leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), request)
         .await
+}
+
+/// Test hook: closes every WebSocket (1012), as a server restart would.
+async fn drop_connections(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .drop_connections
+        .send_modify(|generation| *generation += 1);
+    axum::Json(serde_json::json!({"dropped": true}))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -24,6 +24,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Bumped by the test hook to drop every WebSocket connection.
+    pub drop_connections: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

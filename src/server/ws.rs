@@ -182,6 +182,7 @@ impl Connection {
         heartbeat.reset();
         let mut last_heard = Instant::now();
         let mut shutdown = self.state.shutdown.clone();
+        let mut drop_hook = self.state.drop_connections.subscribe();
 
         loop {
             tokio::select! {
@@ -206,6 +207,10 @@ impl Connection {
                 }
                 Some((topic, item)) = self.subscriptions.next(), if !self.subscriptions.is_empty() => {
                     self.deliver(topic, item);
+                }
+                Ok(()) = drop_hook.changed() => {
+                    self.outbox.close(1012, "connections dropped by the test hook");
+                    break;
                 }
                 _ = shutdown.wait_for(|stop| *stop) => {
                     self.outbox.close(1001, "server shutting down");
