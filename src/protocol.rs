@@ -193,6 +193,8 @@ pub enum ErrorCode {
     InvalidData,
     /// The topic cannot be published to by clients.
     ReadOnlyTopic,
+    /// Storage is failing: nothing was accepted; try another node or later.
+    Unavailable,
     /// The server could not complete the request.
     Internal,
 }
@@ -208,6 +210,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::InvalidData => "invalid_data",
             Self::ReadOnlyTopic => "read_only_topic",
+            Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }

@@ -87,7 +87,7 @@ pub async fn submit_post(author: String, text: String) -> Result<SubmitOutcome, 
         text,
         ts: None,
     };
-    match state.ingest.posts(vec![post], now_ms()) {
+    match state.ingest.posts(vec![post], now_ms()).await {
         Ok(mut created) => {
             let post = created.remove(0);
             Ok(SubmitOutcome::Created {

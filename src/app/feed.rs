@@ -84,6 +84,7 @@ pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts,
     let mut updates = state
         .ingest
         .engagements(vec![event], now)
+        .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
     Ok(updates.remove(0).totals)
 }

@@ -85,6 +85,11 @@ impl From<IngestError> for ApiError {
                 item: Some(index),
                 field: Some("post_id"),
             },
+            IngestError::Storage(error) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("nothing was accepted: {error}"),
+            ),
             IngestError::Hub(error) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -303,7 +308,7 @@ pub async fn post_ticks(
 ) -> Result<Response, ApiError> {
     admit(&state, &headers, client)?;
     let Items { items, single } = Items::<Tick>::from_request(body, &state).await?;
-    let published = state.ingest.ticks(items, now_ms())?;
+    let published = state.ingest.ticks(items, now_ms()).await?;
     let accepted = published
         .into_iter()
         .map(|p| Accepted {
@@ -323,7 +328,7 @@ pub async fn post_posts(
 ) -> Result<Response, ApiError> {
     admit(&state, &headers, client)?;
     let Items { items, single } = Items::<NewPost>::from_request(body, &state).await?;
-    let created = state.ingest.posts(items, now_ms())?;
+    let created = state.ingest.posts(items, now_ms()).await?;
     Ok(answer(single, created))
 }
 
@@ -335,7 +340,7 @@ pub async fn post_engagement(
 ) -> Result<Response, ApiError> {
     admit(&state, &headers, client)?;
     let Items { items, single } = Items::<Engagement>::from_request(body, &state).await?;
-    let updates = state.ingest.engagements(items, now_ms())?;
+    let updates = state.ingest.engagements(items, now_ms()).await?;
     Ok(answer(single, updates))
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use super::hub::HubConfig;
 use super::simulator::SimulatorConfig;
+use super::storage::{Retention, StorageConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,34 @@ pub struct ServerConfig {
     /// Extra origins allowed to open WebSockets (comma separated); same-origin is always allowed.
     #[arg(long, env = "PULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// SQLite database file; created and migrated on first start.
+    #[arg(long, env = "PULSE_DB", default_value = "pulse.db")]
+    pub db: PathBuf,
+
+    /// Keep everything in memory only (nothing survives a restart).
+    #[arg(long, env = "PULSE_IN_MEMORY", action = clap::ArgAction::SetTrue)]
+    pub in_memory: bool,
+
+    /// Durability of a commit: `full` survives power loss, `normal` a process crash.
+    #[arg(long, env = "PULSE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
+    pub sync: String,
+
+    /// Minutes of raw ticks kept in the database.
+    #[arg(long, env = "PULSE_RETAIN_TICKS_MIN", default_value_t = 60)]
+    pub retain_ticks_min: u64,
+
+    /// Minutes of 1-second candles kept in the database.
+    #[arg(long, env = "PULSE_RETAIN_CANDLES_1S_MIN", default_value_t = 120)]
+    pub retain_candles_1s_min: u64,
+
+    /// Days of 1-minute candles and engagement events kept in the database.
+    #[arg(long, env = "PULSE_RETAIN_DAYS", default_value_t = 30)]
+    pub retain_days: u64,
+
+    /// Seconds between pruning rounds.
+    #[arg(long, env = "PULSE_PRUNE_EVERY_SECS", default_value_t = 30)]
+    pub prune_every_secs: u64,
 
     /// Largest accepted ingest request body, in bytes (larger ones get 413).
     #[arg(long, env = "PULSE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
@@ -152,6 +181,7 @@ impl ServerConfig {
         let mut config = Cli::parse_from(["pulse"]).server;
         config.addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.simulator.disabled = true;
+        config.in_memory = true;
         config
     }
 
@@ -161,6 +191,22 @@ impl ServerConfig {
             batch_window: Duration::from_millis(self.batch_window_ms),
             ..HubConfig::default()
         }
+    }
+
+    /// Storage settings, or `None` for an in-memory node.
+    pub fn storage(&self) -> Option<StorageConfig> {
+        let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        (!self.in_memory).then(|| StorageConfig {
+            path: self.db.clone(),
+            sync_full: self.sync == "full",
+            retention: Retention {
+                ticks: minutes(self.retain_ticks_min),
+                candles_1s: minutes(self.retain_candles_1s_min),
+                candles_1m: minutes(self.retain_days.saturating_mul(24 * 60)),
+                engagement: minutes(self.retain_days.saturating_mul(24 * 60)),
+                prune_every: Duration::from_secs(self.prune_every_secs.max(1)),
+            },
+        })
     }
 
     pub fn heartbeat(&self) -> Duration {

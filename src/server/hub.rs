@@ -109,6 +109,33 @@ impl Frame {
     }
 }
 
+/// An event with its offset, not yet visible to subscribers.
+pub struct Prepared {
+    channel: Arc<TopicChannel>,
+    event: Arc<Event>,
+}
+
+impl Prepared {
+    pub fn topic(&self) -> &str {
+        &self.channel.name
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.channel.epoch
+    }
+
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    pub fn position(&self) -> Published {
+        Published {
+            epoch: Arc::clone(&self.channel.epoch),
+            offset: self.event.offset,
+        }
+    }
+}
+
 /// Where a published event landed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
@@ -134,13 +161,18 @@ pub struct Subscription {
     pub offset: u64,
     pub recovered: bool,
     pub backlog: Vec<Arc<Event>>,
+    /// Live events up to this offset are already with the client (it resumed
+    /// from a snapshot that was ahead of the released stream); drop them.
+    pub skip_through: u64,
     pub receiver: broadcast::Receiver<Arc<Frame>>,
     pub conflatable: bool,
 }
 
 struct TopicState {
-    /// Offset of the most recently published event (0 before the first).
+    /// Offset of the most recently prepared event (0 before the first).
     last_offset: u64,
+    /// Offset of the most recently released event.
+    released_offset: u64,
     /// Offset of the newest event already handed to the broadcast channel.
     flushed_offset: u64,
     history: VecDeque<Arc<Event>>,
@@ -202,16 +234,25 @@ impl Hub {
         if let Some(channel) = read_lock(&self.topics).get(topic) {
             return Arc::clone(channel);
         }
+        self.create_channel(topic, None)
+    }
+
+    /// Creates `topic` (if it does not exist yet) with the given epoch, or
+    /// one derived from this hub's seed.
+    fn create_channel(&self, topic: &Topic, epoch: Option<&str>) -> Arc<TopicChannel> {
         let mut topics = write_lock(&self.topics);
         let channel = topics.entry(topic.clone()).or_insert_with(|| {
             let name: Arc<str> = topic.to_string().into();
             let channel = Arc::new(TopicChannel {
-                epoch: format!("{}-{}", self.epoch_seed, name).into(),
+                epoch: epoch
+                    .map_or_else(|| format!("{}-{}", self.epoch_seed, name), str::to_owned)
+                    .into(),
                 name,
                 stats: Arc::default(),
                 conflatable: topic.is_market_data(),
                 state: Mutex::new(TopicState {
                     last_offset: 0,
+                    released_offset: 0,
                     flushed_offset: 0,
                     history: VecDeque::new(),
                     pending: Vec::new(),
@@ -226,7 +267,20 @@ impl Hub {
         Arc::clone(channel)
     }
 
-    /// Publishes `data` on `topic`; returns the event's position.
+    /// Restores a topic persisted by an earlier run: its epoch, the offset it
+    /// had reached and its recent history (oldest first), so clients resume
+    /// across the restart. Call before anything is published on the topic.
+    pub fn restore(&self, topic: &Topic, epoch: &str, last_offset: u64, history: Vec<Event>) {
+        let channel = self.create_channel(topic, Some(epoch));
+        let mut state = lock(&channel.state);
+        state.last_offset = last_offset;
+        state.released_offset = last_offset;
+        state.flushed_offset = last_offset;
+        let keep = history.len().saturating_sub(self.config.history_len);
+        state.history = history.into_iter().skip(keep).map(Arc::new).collect();
+    }
+
+    /// Publishes `data` on `topic` at once; returns the event's position.
     pub fn publish<T: Serialize>(
         &self,
         topic: &Topic,
@@ -234,37 +288,57 @@ impl Hub {
         conflation_key: Option<Arc<str>>,
         source_ts: Option<i64>,
     ) -> Result<Published, HubError> {
+        let prepared = self.prepare(topic, data, conflation_key, source_ts)?;
+        let published = prepared.position();
+        self.release(vec![prepared]);
+        Ok(published)
+    }
+
+    /// First half of a durable publish: assigns the event its offset and
+    /// encodes it, but shows it to nobody until [`Hub::release`]. Storage
+    /// writes the prepared events and releases them once they are on disk,
+    /// in the order they were prepared.
+    pub fn prepare<T: Serialize>(
+        &self,
+        topic: &Topic,
+        data: &T,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Result<Prepared, HubError> {
         let data = serde_json::to_string(data)?;
         let channel = self.channel(topic);
-        let offset = {
+        let name = serde_json::to_string(&*channel.name)?;
+        let mut state = lock(&channel.state);
+        let offset = state.last_offset + 1;
+        state.last_offset = offset;
+        let body = format!(r#"{{"topic":{name},"offset":{offset},"data":{data}}}"#);
+        let event = Arc::new(Event {
+            offset,
+            body: body.into_boxed_str(),
+            conflation_key,
+            source_ts,
+        });
+        drop(state);
+        Ok(Prepared { channel, event })
+    }
+
+    /// Second half of a durable publish: makes prepared events visible to
+    /// subscribers and recovery. Events of one topic must come in offset order.
+    pub fn release(&self, prepared: Vec<Prepared>) {
+        for Prepared { channel, event } in prepared {
             let mut state = lock(&channel.state);
-            let offset = state.last_offset + 1;
-            let body = format!(
-                r#"{{"topic":{},"offset":{offset},"data":{data}}}"#,
-                serde_json::to_string(&*channel.name)?
-            );
-            let event = Arc::new(Event {
-                offset,
-                body: body.into_boxed_str(),
-                conflation_key,
-                source_ts,
-            });
-            state.last_offset = offset;
-            if state.history.len() >= self.config.history_len {
-                state.history.pop_front();
-            }
+            state.released_offset = event.offset;
             if self.config.history_len > 0 {
+                if state.history.len() >= self.config.history_len {
+                    state.history.pop_front();
+                }
                 state.history.push_back(Arc::clone(&event));
             }
             state.pending.push(event);
             channel.stats.published.fetch_add(1, Relaxed);
-            offset
-        };
-        channel.wake.notify_one();
-        Ok(Published {
-            epoch: Arc::clone(&channel.epoch),
-            offset,
-        })
+            drop(state);
+            channel.wake.notify_one();
+        }
     }
 
     /// Subscribes to `topic`. With `since`, events after that position are
@@ -281,8 +355,10 @@ impl Hub {
         let (recovered, backlog) = match since {
             None => (true, Vec::new()),
             Some(position) if *position.epoch != *channel.epoch => (false, Vec::new()),
+            // The client already holds events that are prepared but not yet
+            // released (they were in a snapshot): it resumes after them.
             Some(position) if position.offset >= current => {
-                (position.offset == current, Vec::new())
+                (position.offset <= state.last_offset, Vec::new())
             }
             Some(position) => {
                 let oldest = state.history.front().map_or(u64::MAX, |e| e.offset);
@@ -299,10 +375,15 @@ impl Hub {
                 }
             }
         };
+        let skip_through = match since {
+            Some(position) if recovered && position.offset > current => position.offset,
+            _ => 0,
+        };
         Subscription {
             topic: Arc::clone(&channel.name),
             epoch: Arc::clone(&channel.epoch),
-            offset: current,
+            offset: current.max(skip_through),
+            skip_through,
             recovered: recovered && since.is_some(),
             backlog,
             receiver,

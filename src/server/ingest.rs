@@ -22,6 +22,7 @@ use crate::model::{
 use crate::protocol::{StreamPosition, Topic};
 
 use super::hub::{Hub, HubError, Published};
+use super::storage::{Restored, Storage, StorageError, WriteBatch};
 
 /// Ticks kept per symbol for the dashboard's first paint.
 pub const RECENT_TICKS_PER_SYMBOL: usize = 600;
@@ -44,6 +45,9 @@ pub enum IngestError {
     UnknownPost { index: usize, post_id: u64 },
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// Nothing was accepted: the data could not be made durable.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// A post with its current engagement, as the feed shows it.
@@ -93,14 +97,18 @@ struct LiveState {
 
 pub struct Ingest {
     hub: Arc<Hub>,
+    storage: Option<Arc<Storage>>,
     analyzer: &'static SentimentAnalyzer,
     state: Mutex<LiveState>,
 }
 
 impl Ingest {
-    pub fn new(hub: Arc<Hub>) -> Self {
+    /// Without `storage` everything lives in memory and events are released
+    /// at once; with it, an ingest call returns once its data is on disk.
+    pub fn new(hub: Arc<Hub>, storage: Option<Arc<Storage>>) -> Self {
         Self {
             hub,
+            storage,
             analyzer: SentimentAnalyzer::global(),
             state: Mutex::new(LiveState {
                 recent_ticks: BTreeMap::new(),
@@ -118,6 +126,89 @@ impl Ingest {
         &self.hub
     }
 
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.storage.as_ref()
+    }
+
+    /// Rebuilds the in-memory views and the hub's topics from what storage
+    /// kept; call once at start, before serving.
+    pub fn restore(&self, restored: Restored) {
+        for topic in restored.topics {
+            self.hub
+                .restore(&topic.topic, &topic.epoch, topic.last_offset, topic.history);
+        }
+        let mut state = self.state();
+        state.market.seed_candles(restored.candles);
+        for tick in restored.ticks {
+            let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
+            entry.ticks.push_back(tick);
+        }
+        let symbols: Vec<String> = state.recent_ticks.keys().cloned().collect();
+        for symbol in symbols {
+            let position = self.hub.position(&Topic::SymbolTicks(symbol.clone()));
+            if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
+                entry.position = Some(position);
+            }
+        }
+        let feed_from = restored.posts.len().saturating_sub(RECENT_POSTS);
+        for (index, (post, totals)) in restored.posts.into_iter().enumerate() {
+            state.engagement.register_post_with_totals(
+                post.id,
+                post.ts,
+                &post.symbols,
+                post.sentiment.compound,
+                totals,
+            );
+            if index >= feed_from {
+                let s = post.sentiment;
+                state.overall_sentiment.push(post.ts, s.compound, s.label);
+                for symbol in &post.symbols {
+                    state
+                        .symbol_sentiment
+                        .entry(symbol.clone())
+                        .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW))
+                        .push(post.ts, s.compound, s.label);
+                }
+                state.posts.push_back(post);
+            }
+        }
+        state.next_post_id = state.next_post_id.max(restored.next_post_id);
+    }
+
+    /// Refuses work up front when storage has failed, so nothing is applied
+    /// in memory that could not be made durable.
+    fn check_storage(&self) -> Result<(), IngestError> {
+        match &self.storage {
+            Some(storage) if !storage.is_healthy() => Err(IngestError::Storage(
+                StorageError::Unavailable("an earlier write failed; restart the node".into()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Hands a batch to storage (or releases it at once without storage) and
+    /// waits until it is durable. Called with the state lock released.
+    async fn complete(&self, commit: Option<super::storage::Commit>) -> Result<(), IngestError> {
+        match commit {
+            None => Ok(()),
+            Some(commit) => commit
+                .await
+                .map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))?
+                .map_err(IngestError::from),
+        }
+    }
+
+    /// Submits `batch` in preparation order; must be called under the state lock.
+    fn submit(&self, batch: WriteBatch) -> Option<super::storage::Commit> {
+        match &self.storage {
+            Some(storage) => Some(storage.submit(batch)),
+            None => {
+                self.hub.release(batch.events);
+                None
+            }
+        }
+    }
+
     /// Publishing happens under this lock, so in-memory views and hub
     /// positions always agree (a snapshot plus `since` is exact).
     fn state(&self) -> MutexGuard<'_, LiveState> {
@@ -128,100 +219,143 @@ impl Ingest {
 
     /// Validates and publishes a tick on `ticks` and `ticks:<SYMBOL>`;
     /// returns its position on `ticks`.
-    pub fn tick(&self, tick: Tick, now: TimestampMs) -> Result<Published, IngestError> {
-        let mut published = self.ticks(vec![tick], now)?;
+    pub async fn tick(&self, tick: Tick, now: TimestampMs) -> Result<Published, IngestError> {
+        let mut published = self.ticks(vec![tick], now).await?;
         Ok(published.remove(0))
     }
 
     /// All-or-nothing batch of ticks.
-    pub fn ticks(&self, ticks: Vec<Tick>, now: TimestampMs) -> Result<Vec<Published>, IngestError> {
+    pub async fn ticks(
+        &self,
+        ticks: Vec<Tick>,
+        now: TimestampMs,
+    ) -> Result<Vec<Published>, IngestError> {
         for (index, tick) in ticks.iter().enumerate() {
             tick.validate(now)
                 .map_err(|error| IngestError::Invalid { index, error })?;
         }
-        let mut state = self.state();
-        let mut positions = Vec::with_capacity(ticks.len());
-        for tick in ticks {
-            positions.push(self.apply_tick(&mut state, tick)?);
-        }
+        self.check_storage()?;
+        let (positions, commit) = {
+            let mut state = self.state();
+            let mut batch = WriteBatch::default();
+            let mut positions = Vec::with_capacity(ticks.len());
+            for tick in ticks {
+                positions.push(self.apply_tick(&mut state, &mut batch, tick)?);
+            }
+            (positions, self.submit(batch))
+        };
+        self.complete(commit).await?;
         Ok(positions)
     }
 
-    fn apply_tick(&self, state: &mut LiveState, tick: Tick) -> Result<Published, IngestError> {
+    fn apply_tick(
+        &self,
+        state: &mut LiveState,
+        batch: &mut WriteBatch,
+        tick: Tick,
+    ) -> Result<Published, IngestError> {
         let symbol: Arc<str> = tick.symbol.as_str().into();
-        let published = self.hub.publish(
+        let on_all = self.hub.prepare(
             &Topic::Ticks,
             &tick,
             Some(Arc::clone(&symbol)),
             Some(tick.ts),
         )?;
-        let on_symbol = self.hub.publish(
+        let on_symbol = self.hub.prepare(
             &Topic::SymbolTicks(tick.symbol.clone()),
             &tick,
             Some(symbol),
             Some(tick.ts),
         )?;
+        let published = on_all.position();
+        let symbol_position = on_symbol.position();
+        batch.events.push(on_all);
+        batch.events.push(on_symbol);
         let outcome = state.market.apply(&tick);
-        for update in &outcome.updates {
-            self.hub.publish(
-                &Topic::Candles(update.candle.symbol.clone()),
-                update,
-                None,
-                None,
-            )?;
+        for update in outcome.updates {
+            let topic = Topic::Candles(update.candle.symbol.clone());
+            batch
+                .events
+                .push(self.hub.prepare(&topic, &update, None, None)?);
+            batch.candles.push(update.candle);
         }
         let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
         if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
             entry.ticks.pop_front();
         }
-        entry.ticks.push_back(tick);
-        entry.position = Some(on_symbol.into());
+        entry.ticks.push_back(tick.clone());
+        entry.position = Some(symbol_position.into());
+        batch.ticks.push(tick);
         Ok(published)
     }
 
     /// Closes candles whose interval has ended by wall time (a quiet symbol's
     /// last candle would otherwise stay open) and publishes them.
-    pub fn close_due_candles(&self, now: TimestampMs) -> Result<usize, IngestError> {
-        let mut state = self.state();
-        let closed = state.market.close_due(now);
-        for update in &closed {
-            self.hub.publish(
-                &Topic::Candles(update.candle.symbol.clone()),
-                update,
-                None,
-                None,
-            )?;
-        }
-        Ok(closed.len())
+    pub async fn close_due_candles(&self, now: TimestampMs) -> Result<usize, IngestError> {
+        self.check_storage()?;
+        let (closed, commit) = {
+            let mut state = self.state();
+            let updates = state.market.close_due(now);
+            if updates.is_empty() {
+                return Ok(0);
+            }
+            let mut batch = WriteBatch::default();
+            for update in &updates {
+                let topic = Topic::Candles(update.candle.symbol.clone());
+                batch
+                    .events
+                    .push(self.hub.prepare(&topic, update, None, None)?);
+                batch.candles.push(update.candle.clone());
+            }
+            (updates.len(), self.submit(batch))
+        };
+        self.complete(commit).await?;
+        Ok(closed)
     }
 
     /// All-or-nothing batch of posts: scores, stores and publishes each one.
-    pub fn posts(&self, posts: Vec<NewPost>, now: TimestampMs) -> Result<Vec<Post>, IngestError> {
+    pub async fn posts(
+        &self,
+        posts: Vec<NewPost>,
+        now: TimestampMs,
+    ) -> Result<Vec<Post>, IngestError> {
         for (index, post) in posts.iter().enumerate() {
             post.validate(now)
                 .map_err(|error| IngestError::Invalid { index, error })?;
         }
-        let mut state = self.state();
-        let known: Vec<String> = state.recent_ticks.keys().cloned().collect();
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        let mut created = Vec::with_capacity(posts.len());
-        for new in posts {
-            let post = Post {
-                id: state.next_post_id,
-                sentiment: self.analyzer.analyze(&new.text),
-                symbols: mentioned_symbols(&new.text, &known),
-                ts: new.ts.unwrap_or(now),
-                author: new.author.trim().to_owned(),
-                text: new.text,
-            };
-            state.next_post_id += 1;
-            self.apply_post(&mut state, &post)?;
-            created.push(post);
-        }
+        self.check_storage()?;
+        let (created, commit) = {
+            let mut state = self.state();
+            let known: Vec<String> = state.recent_ticks.keys().cloned().collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let mut batch = WriteBatch::default();
+            let mut created = Vec::with_capacity(posts.len());
+            for new in posts {
+                let post = Post {
+                    id: state.next_post_id,
+                    sentiment: self.analyzer.analyze(&new.text),
+                    symbols: mentioned_symbols(&new.text, &known),
+                    ts: new.ts.unwrap_or(now),
+                    author: new.author.trim().to_owned(),
+                    text: new.text,
+                };
+                state.next_post_id += 1;
+                self.apply_post(&mut state, &mut batch, &post)?;
+                created.push(post);
+            }
+            batch.posts.extend(created.iter().cloned());
+            (created, self.submit(batch))
+        };
+        self.complete(commit).await?;
         Ok(created)
     }
 
-    fn apply_post(&self, state: &mut LiveState, post: &Post) -> Result<(), IngestError> {
+    fn apply_post(
+        &self,
+        state: &mut LiveState,
+        batch: &mut WriteBatch,
+        post: &Post,
+    ) -> Result<(), IngestError> {
         state.engagement.register(post);
         if state.posts.len() >= RECENT_POSTS {
             state.posts.pop_front();
@@ -231,8 +365,10 @@ impl Ingest {
             post: post.clone(),
             engagement: Counts::default(),
         };
-        self.hub
-            .publish(&Topic::Posts, &feed_post, None, Some(post.ts))?;
+        batch.events.push(
+            self.hub
+                .prepare(&Topic::Posts, &feed_post, None, Some(post.ts))?,
+        );
 
         let s = post.sentiment;
         state.overall_sentiment.push(post.ts, s.compound, s.label);
@@ -254,14 +390,16 @@ impl Ingest {
             });
         }
         for update in &updates {
-            self.hub
-                .publish(&Topic::Sentiment, update, None, Some(post.ts))?;
+            batch.events.push(
+                self.hub
+                    .prepare(&Topic::Sentiment, update, None, Some(post.ts))?,
+            );
         }
         Ok(())
     }
 
     /// All-or-nothing batch of engagement events.
-    pub fn engagements(
+    pub async fn engagements(
         &self,
         events: Vec<Engagement>,
         now: TimestampMs,
@@ -271,43 +409,54 @@ impl Ingest {
                 .validate(now)
                 .map_err(|error| IngestError::Invalid { index, error })?;
         }
-        let mut state = self.state();
-        for (index, event) in events.iter().enumerate() {
-            if !state.engagement.is_known(event.post_id) {
-                return Err(IngestError::UnknownPost {
-                    index,
-                    post_id: event.post_id,
-                });
-            }
-        }
-        let mut updates = Vec::with_capacity(events.len());
-        for (index, event) in events.into_iter().enumerate() {
-            let update = state
-                .engagement
-                .apply(&event)
-                .map_err(|error| match error {
-                    EngagementError::UnknownPost(post_id) => {
-                        IngestError::UnknownPost { index, post_id }
-                    }
-                    EngagementError::TimestampOutOfRange(_) => IngestError::Invalid {
+        self.check_storage()?;
+        let (updates, commit) = {
+            let mut state = self.state();
+            for (index, event) in events.iter().enumerate() {
+                if !state.engagement.is_known(event.post_id) {
+                    return Err(IngestError::UnknownPost {
                         index,
-                        error: ValidationError {
-                            field: "ts",
-                            message: "is out of range".into(),
+                        post_id: event.post_id,
+                    });
+                }
+            }
+            let mut batch = WriteBatch::default();
+            let mut updates = Vec::with_capacity(events.len());
+            for (index, event) in events.into_iter().enumerate() {
+                let update = state
+                    .engagement
+                    .apply(&event)
+                    .map_err(|error| match error {
+                        EngagementError::UnknownPost(post_id) => {
+                            IngestError::UnknownPost { index, post_id }
+                        }
+                        EngagementError::TimestampOutOfRange(_) => IngestError::Invalid {
+                            index,
+                            error: ValidationError {
+                                field: "ts",
+                                message: "is out of range".into(),
+                            },
                         },
-                    },
-                })?;
-            let published = EngagementEvent {
-                post_id: update.post_id,
-                kind: update.kind,
-                delta: update.applied_delta,
-                ts: event.ts,
-                totals: update.totals,
-            };
-            self.hub
-                .publish(&Topic::Engagement, &published, None, Some(event.ts))?;
-            updates.push(update);
-        }
+                    })?;
+                let published = EngagementEvent {
+                    post_id: update.post_id,
+                    kind: update.kind,
+                    delta: update.applied_delta,
+                    ts: event.ts,
+                    totals: update.totals,
+                };
+                batch.events.push(self.hub.prepare(
+                    &Topic::Engagement,
+                    &published,
+                    None,
+                    Some(event.ts),
+                )?);
+                batch.engagement.push((event, update.totals));
+                updates.push(update);
+            }
+            (updates, self.submit(batch))
+        };
+        self.complete(commit).await?;
         Ok(updates)
     }
 
@@ -397,7 +546,7 @@ mod tests {
     const NOW: TimestampMs = 1_780_000_000_000;
 
     fn ingest() -> Ingest {
-        Ingest::new(Hub::new(HubConfig::default(), "t"))
+        Ingest::new(Hub::new(HubConfig::default(), "t"), None)
     }
 
     fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
@@ -422,6 +571,7 @@ mod tests {
         let ingest = ingest();
         let error = ingest
             .ticks(vec![tick("AAPL", 1.0, NOW), tick("AAPL", -1.0, NOW)], NOW)
+            .await
             .unwrap_err();
         assert!(
             matches!(error, IngestError::Invalid { index: 1, ref error } if error.field == "price")
@@ -436,7 +586,7 @@ mod tests {
     #[tokio::test]
     async fn posts_are_scored_attributed_and_aggregated() {
         let ingest = ingest();
-        ingest.tick(tick("TSLA", 200.0, NOW), NOW).unwrap();
+        ingest.tick(tick("TSLA", 200.0, NOW), NOW).await.unwrap();
         let posts = ingest
             .posts(
                 vec![
@@ -445,6 +595,7 @@ mod tests {
                 ],
                 NOW,
             )
+            .await
             .unwrap();
         assert_eq!(posts[0].id, 1);
         assert_eq!(posts[0].symbols, ["TSLA"]);
@@ -467,6 +618,7 @@ mod tests {
         let ingest = ingest();
         let post = ingest
             .posts(vec![new_post("hello")], NOW)
+            .await
             .unwrap()
             .remove(0);
         let like = |post_id, delta| Engagement {
@@ -477,6 +629,7 @@ mod tests {
         };
         let error = ingest
             .engagements(vec![like(post.id, 1), like(999, 1)], NOW)
+            .await
             .unwrap_err();
         assert!(matches!(
             error,
@@ -492,9 +645,13 @@ mod tests {
         );
         ingest
             .engagements(vec![like(post.id, 2), like(post.id, -5)], NOW)
+            .await
             .unwrap();
         assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 0);
-        ingest.engagements(vec![like(post.id, 3)], NOW).unwrap();
+        ingest
+            .engagements(vec![like(post.id, 3)], NOW)
+            .await
+            .unwrap();
         assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 3);
     }
 
@@ -510,6 +667,7 @@ mod tests {
                 ],
                 NOW + 20,
             )
+            .await
             .unwrap();
         let candles = ingest.candles("A", CandleInterval::OneSecond);
         assert_eq!(candles.len(), 1);
@@ -525,9 +683,9 @@ mod tests {
         let published = ingest.hub().position(&Topic::Candles("A".into())).offset;
         assert!(published >= 3);
         // Two seconds later the 1 s candle is due; the 1 m one is not yet.
-        assert_eq!(ingest.close_due_candles(NOW + 2_000).unwrap(), 1);
+        assert_eq!(ingest.close_due_candles(NOW + 2_000).await.unwrap(), 1);
         assert_eq!(
-            ingest.close_due_candles(NOW + 2_000).unwrap(),
+            ingest.close_due_candles(NOW + 2_000).await.unwrap(),
             0,
             "closed once"
         );

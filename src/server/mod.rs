@@ -11,6 +11,7 @@ pub mod replay;
 pub mod simulator;
 pub mod social_sim;
 pub mod state;
+pub mod storage;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Simulator(#[from] SimulatorError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
     #[error("server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -129,20 +132,25 @@ impl RunningServer {
         &self.state
     }
 
-    /// Stops accepting, closes WebSockets (1001), and waits for requests in flight.
+    /// Stops accepting, closes WebSockets (1001), waits for requests in
+    /// flight, then flushes storage.
     pub async fn shutdown(self) -> Result<(), ServerError> {
         let _ = self.stop.send(true);
         for task in &self.background {
             task.abort();
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.serve).await {
+        let served = match tokio::time::timeout(Duration::from_secs(10), self.serve).await {
             Ok(Ok(result)) => result.map_err(ServerError::from),
             Ok(Err(join_error)) => Err(ServerError::Serve(std::io::Error::other(join_error))),
             Err(_) => {
                 tracing::warn!("connections did not close within 10 s; exiting anyway");
                 Ok(())
             }
+        };
+        if let Some(storage) = self.state.ingest.storage() {
+            storage.shutdown().await?;
         }
+        served
     }
 }
 
@@ -166,7 +174,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let (stop, stopped) = watch::channel(false);
     let hub = Hub::new(config.hub(), epoch_seed());
-    let ingest = Arc::new(Ingest::new(Arc::clone(&hub)));
+    let (storage, restored) = match config.storage() {
+        Some(storage_config) => {
+            let (storage, restored) = storage::Storage::open(&storage_config, Arc::clone(&hub))?;
+            tracing::info!(path = %storage.path().display(), "storage open");
+            (Some(storage), restored)
+        }
+        None => (None, storage::Restored::default()),
+    };
+    let fresh = restored.is_empty();
+    let ingest = Arc::new(Ingest::new(Arc::clone(&hub), storage));
+    ingest.restore(restored);
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         rate_limiter: Arc::new(api::RateLimiter::new(config.ingest_rate)),
@@ -189,7 +207,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ))));
     if let Some(sim) = simulator {
         let mut feed = SimulatedFeed::new(&sim);
-        backfill(&sim, &mut feed, &state.ingest);
+        // A database that already holds data keeps its history.
+        if fresh {
+            backfill(&sim, &mut feed, &state.ingest).await;
+        }
         background.push(tokio::spawn(run_simulator(
             sim,
             feed,
@@ -288,12 +309,18 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if *state.shutdown.borrow() {
-        return (
+    let not_ready = |status: &str| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "shutting_down"})),
+            axum::Json(serde_json::json!({"status": status})),
         )
-            .into_response();
+            .into_response()
+    };
+    if *state.shutdown.borrow() {
+        return not_ready("shutting_down");
+    }
+    if state.ingest.storage().is_some_and(|s| !s.is_healthy()) {
+        return not_ready("storage_failed");
     }
     axum::Json(serde_json::json!({"status": "ready"})).into_response()
 }
@@ -311,18 +338,18 @@ async fn close_candles_on_time(ingest: Arc<Ingest>) {
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         timer.tick().await;
-        if let Err(error) = ingest.close_due_candles(now_ms()) {
+        if let Err(error) = ingest.close_due_candles(now_ms()).await {
             tracing::warn!(%error, "closing due candles failed");
         }
     }
 }
 
 /// Generates the simulator's past so the dashboard is full on first paint.
-fn backfill(config: &SimulatorConfig, feed: &mut SimulatedFeed, ingest: &Ingest) {
+async fn backfill(config: &SimulatorConfig, feed: &mut SimulatedFeed, ingest: &Ingest) {
     let now = now_ms();
     let max_ticks = ingest::RECENT_TICKS_PER_SYMBOL * config.symbols.len();
     for ts in config.backfill_times(now, max_ticks) {
-        if let Err(error) = ingest.tick(feed.ticks.next_tick(ts), now) {
+        if let Err(error) = ingest.tick(feed.ticks.next_tick(ts), now).await {
             tracing::warn!(%error, "backfilled tick rejected");
         }
     }
@@ -331,9 +358,9 @@ fn backfill(config: &SimulatorConfig, feed: &mut SimulatedFeed, ingest: &Ingest)
     let posts = ((config.backfill_secs as f64 * config.post_rate) as i64).min(40);
     for i in 0..posts {
         let ts = now - backfill_ms + backfill_ms * i / posts.max(1);
-        feed.post(ingest, ts);
+        feed.post(ingest, ts).await;
         for _ in 0..(config.engagement_rate / config.post_rate.max(0.01)).min(10.0) as usize {
-            feed.engage(ingest, ts);
+            feed.engage(ingest, ts).await;
         }
     }
 }
@@ -352,16 +379,17 @@ impl SimulatedFeed {
         }
     }
 
-    fn post(&mut self, ingest: &Ingest, ts: i64) {
-        if let Err(error) = ingest.posts(vec![self.social.next_post(ts)], now_ms()) {
+    async fn post(&mut self, ingest: &Ingest, ts: i64) {
+        let post = self.social.next_post(ts);
+        if let Err(error) = ingest.posts(vec![post], now_ms()).await {
             tracing::warn!(%error, "simulated post rejected");
         }
     }
 
-    fn engage(&mut self, ingest: &Ingest, ts: i64) {
+    async fn engage(&mut self, ingest: &Ingest, ts: i64) {
         let recent = ingest.recent_post_ids(30);
         if let Some(event) = self.social.next_engagement(&recent, ts) {
-            if let Err(error) = ingest.engagements(vec![event], now_ms()) {
+            if let Err(error) = ingest.engagements(vec![event], now_ms()).await {
                 tracing::warn!(%error, "simulated engagement rejected");
             }
         }
@@ -384,17 +412,17 @@ async fn run_simulator(config: SimulatorConfig, mut feed: SimulatedFeed, ingest:
         while ticks < due(config.tick_rate) {
             ticks += 1;
             let now = now_ms();
-            if let Err(error) = ingest.tick(feed.ticks.next_tick(now), now) {
+            if let Err(error) = ingest.tick(feed.ticks.next_tick(now), now).await {
                 tracing::warn!(%error, "simulated tick rejected");
             }
         }
         while posts < due(config.post_rate) {
             posts += 1;
-            feed.post(&ingest, now_ms());
+            feed.post(&ingest, now_ms()).await;
         }
         while engagements < due(config.engagement_rate) {
             engagements += 1;
-            feed.engage(&ingest, now_ms());
+            feed.engage(&ingest, now_ms()).await;
         }
     }
 }

@@ -133,6 +133,8 @@ struct TopicCursor {
     topic: Topic,
     epoch: Arc<str>,
     offset: u64,
+    /// Live events up to this offset are already with the client.
+    skip_through: u64,
 }
 
 struct Connection {
@@ -196,7 +198,7 @@ impl Connection {
                     };
                     last_heard = Instant::now();
                     match message {
-                        Message::Text(text) => self.handle_text(text.as_str()),
+                        Message::Text(text) => self.handle_text(text.as_str()).await,
                         Message::Binary(_) => self.reply_error(
                             ErrorCode::BinaryNotSupported,
                             "binary frames are not supported; send JSON text frames".into(),
@@ -212,7 +214,7 @@ impl Connection {
                     self.outbox.close(1012, "connections dropped by the test hook");
                     break;
                 }
-                _ = shutdown.wait_for(|stop| *stop) => {
+                () = stopped(&mut shutdown) => {
                     self.outbox.close(1001, "server shutting down");
                     break;
                 }
@@ -255,7 +257,7 @@ impl Connection {
         }
     }
 
-    fn handle_text(&mut self, text: &str) {
+    async fn handle_text(&mut self, text: &str) {
         if text.len() > MAX_CLIENT_FRAME_BYTES {
             return self.reply_error(
                 ErrorCode::FrameTooLarge,
@@ -290,7 +292,7 @@ impl Connection {
             ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
             ClientMessage::Publish { topic, data, id } => {
                 self.request_id = id;
-                self.publish(&topic, data);
+                self.publish(&topic, data).await;
                 self.request_id = None;
             }
             ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
@@ -346,6 +348,7 @@ impl Connection {
                 topic,
                 epoch: subscription.epoch,
                 offset: subscription.offset,
+                skip_through: subscription.skip_through,
             },
         );
         self.subscriptions
@@ -365,6 +368,25 @@ impl Connection {
         match item {
             Ok(frame) => {
                 if let Some(cursor) = self.cursors.get_mut(&topic) {
+                    if cursor.skip_through > 0 {
+                        let skip = std::mem::take(&mut cursor.skip_through);
+                        if frame.last_offset() <= skip {
+                            cursor.skip_through = skip;
+                            return;
+                        }
+                        if frame.events.first().is_some_and(|e| e.offset <= skip) {
+                            let rest: Vec<_> = frame
+                                .events
+                                .iter()
+                                .filter(|e| e.offset > skip)
+                                .cloned()
+                                .collect();
+                            cursor.offset = frame.last_offset();
+                            self.outbox
+                                .push_own(Outgoing::Own(Utf8Bytes::from(Frame::encode(&rest))));
+                            return;
+                        }
+                    }
                     cursor.offset = frame.last_offset();
                 }
                 let (skipped, closing) = match self.outbox.push_frame(frame) {
@@ -402,7 +424,9 @@ impl Connection {
         }
     }
 
-    fn publish(&mut self, topic: &str, data: serde_json::Value) {
+    /// Waits until the data is durable before acknowledging; a producer's
+    /// next frame is read only then, which is its backpressure.
+    async fn publish(&mut self, topic: &str, data: serde_json::Value) {
         if !self.can_publish {
             return self.reply_error(
                 ErrorCode::Unauthorized,
@@ -426,17 +450,24 @@ impl Connection {
         // offset the item's own topic had reached once it was applied.
         let position = |topic: &Topic| ingest.hub().position(topic).offset;
         let result = match topic {
-            Topic::Ticks | Topic::SymbolTicks(_) => {
-                parse::<Tick>(data, "a tick").map(|tick| ingest.tick(tick, now).map(|p| p.offset))
-            }
-            Topic::Posts => parse::<NewPost>(data, "a post")
-                .map(|post| ingest.posts(vec![post], now).map(|_| position(&Topic::Posts))),
-            Topic::Engagement => parse::<Engagement>(data, "an engagement event")
-                .map(|event| {
-                    ingest
-                        .engagements(vec![event], now)
-                        .map(|_| position(&Topic::Engagement))
-                }),
+            Topic::Ticks | Topic::SymbolTicks(_) => match parse::<Tick>(data, "a tick") {
+                Ok(tick) => Ok(ingest.tick(tick, now).await.map(|p| p.offset)),
+                Err(message) => Err(message),
+            },
+            Topic::Posts => match parse::<NewPost>(data, "a post") {
+                Ok(post) => Ok(ingest
+                    .posts(vec![post], now)
+                    .await
+                    .map(|_| position(&Topic::Posts))),
+                Err(message) => Err(message),
+            },
+            Topic::Engagement => match parse::<Engagement>(data, "an engagement event") {
+                Ok(event) => Ok(ingest
+                    .engagements(vec![event], now)
+                    .await
+                    .map(|_| position(&Topic::Engagement))),
+                Err(message) => Err(message),
+            },
             other => {
                 return self.reply_error(
                     ErrorCode::ReadOnlyTopic,
@@ -462,9 +493,18 @@ impl Connection {
             Ok(Err(error @ IngestError::UnknownPost { .. })) => {
                 self.reply_error(ErrorCode::InvalidData, error.to_string())
             }
+            Ok(Err(error @ IngestError::Storage(_))) => {
+                self.reply_error(ErrorCode::Unavailable, error.to_string())
+            }
             Ok(Err(error)) => self.reply_error(ErrorCode::Internal, error.to_string()),
         }
     }
+}
+
+/// Resolves once the server is shutting down (the guard the watch hands
+/// out is dropped here, so the connection future stays `Send`).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 async fn write_loop(
