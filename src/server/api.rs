@@ -467,7 +467,18 @@ pub async fn get_posts(
             ApiError::bad_request(format!("before must be a post id, got '{raw}'"))
         })?),
     };
-    Ok(Json(state.ingest.recent_posts(limit, before)))
+    let posts = super::history::posts(&state.ingest, limit, before)
+        .await
+        .map_err(storage_error)?;
+    Ok(Json(posts))
+}
+
+fn storage_error(error: super::storage::StorageError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        error.to_string(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -508,12 +519,9 @@ pub async fn get_candles(
             return Err(ApiError::bad_request("from must not be after to"));
         }
     }
-    let candles = state
-        .ingest
-        .candles(&symbol, interval)
-        .into_iter()
-        .filter(|c| from.is_none_or(|f| c.start >= f) && to.is_none_or(|t| c.start <= t))
-        .collect();
+    let candles = super::history::candles(&state.ingest, &symbol, interval, from, to)
+        .await
+        .map_err(storage_error)?;
     Ok(Json(candles))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod history;
 pub mod hub;
 pub mod ingest;
 pub mod metrics;
