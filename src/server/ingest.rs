@@ -77,6 +77,26 @@ pub struct EngagementEvent {
     pub totals: Counts,
 }
 
+/// Data applied in memory and queued for disk: [`Pending::durable`]
+/// resolves once it is on disk and visible to subscribers. Producers that
+/// stream can keep many in flight; their commits complete in order.
+#[must_use = "the data is acknowledged only once `durable()` resolves"]
+pub struct Pending<T> {
+    value: T,
+    commit: Option<super::storage::Commit>,
+}
+
+impl<T> Pending<T> {
+    pub async fn durable(self) -> Result<T, IngestError> {
+        if let Some(commit) = self.commit {
+            commit
+                .await
+                .map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))??;
+        }
+        Ok(self.value)
+    }
+}
+
 /// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
 /// kept together so a snapshot plus `since` misses nothing and repeats nothing.
 #[derive(Default)]
@@ -186,18 +206,6 @@ impl Ingest {
         }
     }
 
-    /// Hands a batch to storage (or releases it at once without storage) and
-    /// waits until it is durable. Called with the state lock released.
-    async fn complete(&self, commit: Option<super::storage::Commit>) -> Result<(), IngestError> {
-        match commit {
-            None => Ok(()),
-            Some(commit) => commit
-                .await
-                .map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))?
-                .map_err(IngestError::from),
-        }
-    }
-
     /// Submits `batch` in preparation order; must be called under the state lock.
     fn submit(&self, batch: WriteBatch) -> Option<super::storage::Commit> {
         match &self.storage {
@@ -224,12 +232,21 @@ impl Ingest {
         Ok(published.remove(0))
     }
 
-    /// All-or-nothing batch of ticks.
+    /// All-or-nothing batch of ticks, durable when this returns.
     pub async fn ticks(
         &self,
         ticks: Vec<Tick>,
         now: TimestampMs,
     ) -> Result<Vec<Published>, IngestError> {
+        self.submit_ticks(ticks, now)?.durable().await
+    }
+
+    /// Applies a batch of ticks and queues it for disk without waiting.
+    pub fn submit_ticks(
+        &self,
+        ticks: Vec<Tick>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<Published>>, IngestError> {
         for (index, tick) in ticks.iter().enumerate() {
             tick.validate(now)
                 .map_err(|error| IngestError::Invalid { index, error })?;
@@ -244,8 +261,10 @@ impl Ingest {
             }
             (positions, self.submit(batch))
         };
-        self.complete(commit).await?;
-        Ok(positions)
+        Ok(Pending {
+            value: positions,
+            commit,
+        })
     }
 
     fn apply_tick(
@@ -309,16 +328,30 @@ impl Ingest {
             }
             (updates.len(), self.submit(batch))
         };
-        self.complete(commit).await?;
-        Ok(closed)
+        Pending {
+            value: closed,
+            commit,
+        }
+        .durable()
+        .await
     }
 
-    /// All-or-nothing batch of posts: scores, stores and publishes each one.
+    /// All-or-nothing batch of posts: scores, stores and publishes each one;
+    /// durable when this returns.
     pub async fn posts(
         &self,
         posts: Vec<NewPost>,
         now: TimestampMs,
     ) -> Result<Vec<Post>, IngestError> {
+        self.submit_posts(posts, now)?.durable().await
+    }
+
+    /// Applies a batch of posts and queues it for disk without waiting.
+    pub fn submit_posts(
+        &self,
+        posts: Vec<NewPost>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<Post>>, IngestError> {
         for (index, post) in posts.iter().enumerate() {
             post.validate(now)
                 .map_err(|error| IngestError::Invalid { index, error })?;
@@ -346,8 +379,10 @@ impl Ingest {
             batch.posts.extend(created.iter().cloned());
             (created, self.submit(batch))
         };
-        self.complete(commit).await?;
-        Ok(created)
+        Ok(Pending {
+            value: created,
+            commit,
+        })
     }
 
     fn apply_post(
@@ -398,12 +433,21 @@ impl Ingest {
         Ok(())
     }
 
-    /// All-or-nothing batch of engagement events.
+    /// All-or-nothing batch of engagement events, durable when this returns.
     pub async fn engagements(
         &self,
         events: Vec<Engagement>,
         now: TimestampMs,
     ) -> Result<Vec<EngagementUpdate>, IngestError> {
+        self.submit_engagements(events, now)?.durable().await
+    }
+
+    /// Applies a batch of engagement events and queues it for disk without waiting.
+    pub fn submit_engagements(
+        &self,
+        events: Vec<Engagement>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
         for (index, event) in events.iter().enumerate() {
             event
                 .validate(now)
@@ -456,8 +500,10 @@ impl Ingest {
             }
             (updates, self.submit(batch))
         };
-        self.complete(commit).await?;
-        Ok(updates)
+        Ok(Pending {
+            value: updates,
+            commit,
+        })
     }
 
     /// Symbols seen so far, sorted.

@@ -146,6 +146,10 @@ struct Connection {
     protocol_errors: u32,
     /// `id` of the request being handled, echoed in its error replies.
     request_id: Option<serde_json::Value>,
+    /// Publishes waiting for disk, in the order they arrived.
+    in_flight: futures::stream::FuturesOrdered<
+        std::pin::Pin<Box<dyn std::future::Future<Output = PublishDone> + Send>>,
+    >,
 }
 
 impl Connection {
@@ -162,6 +166,7 @@ impl Connection {
             cursors: HashMap::new(),
             protocol_errors: 0,
             request_id: None,
+            in_flight: futures::stream::FuturesOrdered::new(),
         }
     }
 
@@ -188,7 +193,7 @@ impl Connection {
 
         loop {
             tokio::select! {
-                incoming = stream.next() => {
+                incoming = stream.next(), if self.in_flight.len() < MAX_PUBLISHES_IN_FLIGHT => {
                     let Some(Ok(message)) = incoming else {
                         if let Some(Err(error)) = incoming {
                             tracing::debug!(%error, "websocket read failed");
@@ -198,7 +203,7 @@ impl Connection {
                     };
                     last_heard = Instant::now();
                     match message {
-                        Message::Text(text) => self.handle_text(text.as_str()).await,
+                        Message::Text(text) => self.handle_text(text.as_str()),
                         Message::Binary(_) => self.reply_error(
                             ErrorCode::BinaryNotSupported,
                             "binary frames are not supported; send JSON text frames".into(),
@@ -206,6 +211,9 @@ impl Connection {
                         Message::Close(_) => break,
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
+                }
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finish_publish(done);
                 }
                 Some((topic, item)) = self.subscriptions.next(), if !self.subscriptions.is_empty() => {
                     self.deliver(topic, item);
@@ -257,7 +265,7 @@ impl Connection {
         }
     }
 
-    async fn handle_text(&mut self, text: &str) {
+    fn handle_text(&mut self, text: &str) {
         if text.len() > MAX_CLIENT_FRAME_BYTES {
             return self.reply_error(
                 ErrorCode::FrameTooLarge,
@@ -292,7 +300,7 @@ impl Connection {
             ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
             ClientMessage::Publish { topic, data, id } => {
                 self.request_id = id;
-                self.publish(&topic, data).await;
+                self.publish(&topic, data);
                 self.request_id = None;
             }
             ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
@@ -424,16 +432,16 @@ impl Connection {
         }
     }
 
-    /// Waits until the data is durable before acknowledging; a producer's
-    /// next frame is read only then, which is its backpressure.
-    async fn publish(&mut self, topic: &str, data: serde_json::Value) {
+    /// Applies the data at once and acknowledges it once durable. Publishes
+    /// are pipelined: up to [`MAX_PUBLISHES_IN_FLIGHT`] wait for disk at a
+    /// time (they share group commits), and acknowledgements go out in order.
+    fn publish(&mut self, topic: &str, data: serde_json::Value) {
         if !self.can_publish {
             return self.reply_error(
                 ErrorCode::Unauthorized,
                 "publishing needs the ingest token (Authorization: Bearer or ?token=)".into(),
             );
         }
-        let topic_name = topic.to_owned();
         let topic = match topic.parse::<Topic>() {
             Ok(topic) => topic,
             Err(error) => return self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
@@ -449,25 +457,29 @@ impl Connection {
         // Posts and engagement fan out to several topics; the ack names the
         // offset the item's own topic had reached once it was applied.
         let position = |topic: &Topic| ingest.hub().position(topic).offset;
-        let result = match topic {
-            Topic::Ticks | Topic::SymbolTicks(_) => match parse::<Tick>(data, "a tick") {
-                Ok(tick) => Ok(ingest.tick(tick, now).await.map(|p| p.offset)),
-                Err(message) => Err(message),
-            },
-            Topic::Posts => match parse::<NewPost>(data, "a post") {
-                Ok(post) => Ok(ingest
-                    .posts(vec![post], now)
-                    .await
-                    .map(|_| position(&Topic::Posts))),
-                Err(message) => Err(message),
-            },
-            Topic::Engagement => match parse::<Engagement>(data, "an engagement event") {
-                Ok(event) => Ok(ingest
-                    .engagements(vec![event], now)
-                    .await
-                    .map(|_| position(&Topic::Engagement))),
-                Err(message) => Err(message),
-            },
+        let submitted: Result<Result<PendingPublish, IngestError>, String> = match &topic {
+            Topic::Ticks | Topic::SymbolTicks(_) => parse::<Tick>(data, "a tick").map(|tick| {
+                ingest.submit_ticks(vec![tick], now).map(|pending| {
+                    let durable = pending.durable();
+                    Box::pin(async move {
+                        durable.await.map(|p| p.first().map_or(0, |p| p.offset))
+                    }) as PendingPublish
+                })
+            }),
+            Topic::Posts => parse::<NewPost>(data, "a post").map(|post| {
+                ingest.submit_posts(vec![post], now).map(|pending| {
+                    let offset = position(&Topic::Posts);
+                    let durable = pending.durable();
+                    Box::pin(async move { durable.await.map(|_| offset) }) as PendingPublish
+                })
+            }),
+            Topic::Engagement => parse::<Engagement>(data, "an engagement event").map(|event| {
+                ingest.submit_engagements(vec![event], now).map(|pending| {
+                    let offset = position(&Topic::Engagement);
+                    let durable = pending.durable();
+                    Box::pin(async move { durable.await.map(|_| offset) }) as PendingPublish
+                })
+            }),
             other => {
                 return self.reply_error(
                     ErrorCode::ReadOnlyTopic,
@@ -475,30 +487,73 @@ impl Connection {
                 )
             }
         };
-        match result {
-            Ok(Ok(offset)) => {
-                if let Some(id) = self.request_id.clone() {
-                    let topic = match topic_name.as_str() {
-                        name if name.starts_with("ticks") => "ticks".to_owned(),
-                        name => name.to_owned(),
-                    };
-                    self.reply(&ServerMessage::Published { id, topic, offset });
-                }
+        match submitted {
+            Ok(Ok(durable)) => {
+                let id = self.request_id.clone();
+                let ack_topic = match topic {
+                    Topic::SymbolTicks(_) => Topic::Ticks.to_string(),
+                    other => other.to_string(),
+                };
+                self.in_flight.push_back(Box::pin(async move {
+                    PublishDone {
+                        id,
+                        topic: ack_topic,
+                        result: durable.await,
+                    }
+                }));
             }
             Err(message) => self.reply_error(ErrorCode::InvalidData, message),
-            Ok(Err(IngestError::Invalid { error, .. })) => self.reply_error(
+            Ok(Err(error)) => self.reply_ingest_error(error),
+        }
+    }
+
+    /// Acknowledges a publish once durable (or reports why it is not).
+    fn finish_publish(&mut self, done: PublishDone) {
+        self.request_id = done.id;
+        match done.result {
+            Ok(offset) => {
+                if let Some(id) = self.request_id.clone() {
+                    self.reply(&ServerMessage::Published {
+                        id,
+                        topic: done.topic,
+                        offset,
+                    });
+                }
+            }
+            Err(error) => self.reply_ingest_error(error),
+        }
+        self.request_id = None;
+    }
+
+    fn reply_ingest_error(&mut self, error: IngestError) {
+        match error {
+            IngestError::Invalid { error, .. } => self.reply_error(
                 ErrorCode::InvalidData,
                 format!("invalid {}: {}", error.field, error.message),
             ),
-            Ok(Err(error @ IngestError::UnknownPost { .. })) => {
+            error @ IngestError::UnknownPost { .. } => {
                 self.reply_error(ErrorCode::InvalidData, error.to_string())
             }
-            Ok(Err(error @ IngestError::Storage(_))) => {
+            error @ IngestError::Storage(_) => {
                 self.reply_error(ErrorCode::Unavailable, error.to_string())
             }
-            Ok(Err(error)) => self.reply_error(ErrorCode::Internal, error.to_string()),
+            error => self.reply_error(ErrorCode::Internal, error.to_string()),
         }
     }
+}
+
+/// Publishes of one connection waiting for disk at most; beyond that the
+/// connection's frames are not read until some complete (backpressure).
+const MAX_PUBLISHES_IN_FLIGHT: usize = 4_096;
+
+type PendingPublish =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, IngestError>> + Send>>;
+
+/// A publish that finished waiting for disk.
+struct PublishDone {
+    id: Option<serde_json::Value>,
+    topic: String,
+    result: Result<u64, IngestError>,
 }
 
 /// Resolves once the server is shutting down (the guard the watch hands
