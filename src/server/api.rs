@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -258,9 +258,14 @@ impl RateLimiter {
     }
 }
 
-/// Checks the ingest token and the client's rate; every ingest handler calls it first.
-fn admit(state: &AppState, headers: &HeaderMap, client: SocketAddr) -> Result<(), ApiError> {
-    if let Some(expected) = state.config.ingest_token.as_deref() {
+/// Checks the ingest token (when `needs_token`) and the client's rate.
+fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: SocketAddr,
+    needs_token: bool,
+) -> Result<(), ApiError> {
+    if let Some(expected) = state.config.ingest_token.as_deref().filter(|_| needs_token) {
         let ok = bearer_token(headers)
             .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()));
         if !ok {
@@ -276,12 +281,64 @@ fn admit(state: &AppState, headers: &HeaderMap, client: SocketAddr) -> Result<()
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "at most {} ingest requests per second per client",
+                "at most {} requests per second per client",
                 state.config.ingest_rate
             ),
         ));
     }
     Ok(())
+}
+
+/// Runs [`admit`] as an extractor.
+fn admit_parts<S>(
+    parts: &axum::http::request::Parts,
+    state: &S,
+    needs_token: bool,
+) -> Result<(), ApiError>
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    let app: AppState = axum::extract::FromRef::from_ref(state);
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+    admit(&app, &parts.headers, client, needs_token)
+}
+
+/// A request that presented the ingest token (when one is configured) and
+/// is within its client's rate.
+pub struct Admitted;
+
+/// A request within its client's rate (no token needed).
+pub struct RateLimited;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admitted
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        admit_parts(parts, state, true).map(|()| Admitted)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RateLimited
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        admit_parts(parts, state, false).map(|()| RateLimited)
+    }
 }
 
 /// One object in, one object out; a batch in, an array in input order out.
@@ -301,13 +358,10 @@ struct Accepted {
 }
 
 pub async fn post_ticks(
+    _: Admitted,
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Request<Body>,
+    Items { items, single }: Items<Tick>,
 ) -> Result<Response, ApiError> {
-    admit(&state, &headers, client)?;
-    let Items { items, single } = Items::<Tick>::from_request(body, &state).await?;
     let published = state.ingest.ticks(items, now_ms()).await?;
     let accepted = published
         .into_iter()
@@ -321,27 +375,22 @@ pub async fn post_ticks(
 }
 
 pub async fn post_posts(
+    _: Admitted,
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Request<Body>,
+    Items { items, single }: Items<NewPost>,
 ) -> Result<Response, ApiError> {
-    admit(&state, &headers, client)?;
-    let Items { items, single } = Items::<NewPost>::from_request(body, &state).await?;
-    let created = state.ingest.posts(items, now_ms()).await?;
-    Ok(answer(single, created))
+    Ok(answer(single, state.ingest.posts(items, now_ms()).await?))
 }
 
 pub async fn post_engagement(
+    _: Admitted,
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Request<Body>,
+    Items { items, single }: Items<Engagement>,
 ) -> Result<Response, ApiError> {
-    admit(&state, &headers, client)?;
-    let Items { items, single } = Items::<Engagement>::from_request(body, &state).await?;
-    let updates = state.ingest.engagements(items, now_ms()).await?;
-    Ok(answer(single, updates))
+    Ok(answer(
+        single,
+        state.ingest.engagements(items, now_ms()).await?,
+    ))
 }
 
 /// A text to score: `{"text": "..."}` or a bare JSON string.
@@ -354,20 +403,9 @@ pub enum TextToScore {
 
 /// Scores texts without storing or publishing anything.
 pub async fn post_sentiment(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Request<Body>,
+    _: RateLimited,
+    Items { items, single }: Items<TextToScore>,
 ) -> Result<Response, ApiError> {
-    if !state.rate_limiter.allow(client.ip(), Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests",
-        ));
-    }
-    let _ = headers;
-    let Items { items, single } = Items::<TextToScore>::from_request(body, &state).await?;
     let analyzer = SentimentAnalyzer::global();
     let mut scores: Vec<Sentiment> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
