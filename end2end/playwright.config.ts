@@ -1,9 +1,16 @@
 import { defineConfig, devices } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 // The server under test: the binary cargo-leptos just built, on its own port,
 // with a seeded simulator. Playwright starts it and waits until it answers.
 const PORT = Number(process.env.PULSE_E2E_PORT ?? 3100);
 const BASE_URL = `http://127.0.0.1:${PORT}`;
+// A fresh database file per run: the suite runs with storage on, as in production.
+const DB = process.env.PULSE_E2E_DB ?? path.join(os.tmpdir(), `pulse-e2e-${process.pid}-${Date.now()}.db`);
+// The server binary (`cargo leptos build` writes it and the site it serves).
+const SERVER_BIN = process.env.PULSE_E2E_BIN ?? 'target/debug/pulse';
+// (PULSE_E2E_BIN and PULSE_E2E_SITE let a run use a copied build, e.g. the release one.)
 
 export default defineConfig({
   testDir: './tests',
@@ -40,7 +47,7 @@ export default defineConfig({
     },
   ],
   webServer: {
-    command: 'target/debug/pulse',
+    command: SERVER_BIN,
     cwd: '..',
     url: `${BASE_URL}/readyz`,
     timeout: 60_000,
@@ -49,10 +56,13 @@ export default defineConfig({
     stderr: 'pipe',
     env: {
       PULSE_ADDR: `127.0.0.1:${PORT}`,
-      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_SITE_ROOT: process.env.PULSE_E2E_SITE ?? 'target/site',
       PULSE_SIM_SEED: '7',
       PULSE_SIM_TICK_RATE: '30',
       RUST_LOG: 'warn',
+      // Enables POST /api/debug/drop-connections for the reconnect test.
+      PULSE_TEST_HOOKS: '1',
+      PULSE_DB: DB,
     },
   },
 });

@@ -290,3 +290,50 @@ async fn replay_sends_csv_and_ndjson_files_and_reports_rejections() {
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_full_database_makes_ingest_answer_503_and_readyz_fail() {
+    let dir = std::env::temp_dir().join(format!("pulse-full-{}-{}", std::process::id(), now_ms()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = dir.join("pulse.db");
+    let server = start(|c| {
+        c.in_memory = false;
+        c.db = db.clone();
+        c.db_max_mib = 1;
+        c.ingest_rate = 0.0;
+    })
+    .await;
+    assert_eq!(http(&server, "GET", "/readyz", &[], b"").await.0, 200);
+    let text = "Markets are busy today. ".repeat(40);
+    let batch = serde_json::Value::Array(
+        (0..100)
+            .map(|_| json!({"author": "load", "text": text}))
+            .collect(),
+    )
+    .to_string();
+    let mut last = (200, serde_json::Value::Null);
+    for _ in 0..50 {
+        last = http(&server, "POST", "/api/posts", &[JSON], batch.as_bytes()).await;
+        if last.0 != 200 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 503, "{}", last.1);
+    assert_eq!(last.1["error"]["code"], "storage_unavailable");
+    let (status, body) = http(&server, "GET", "/readyz", &[], b"").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("storage_failed"))
+    );
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ticks",
+        &[JSON],
+        tick("AAPL", 1.0).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 503, "nothing is accepted after a failed write");
+    server.shutdown().await.ok();
+    let _ = std::fs::remove_dir_all(&dir);
+}

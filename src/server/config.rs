@@ -10,6 +10,11 @@ use super::hub::HubConfig;
 use super::simulator::SimulatorConfig;
 use super::storage::{Retention, StorageConfig};
 
+/// On/off environment variables accept 1/0, true/false, yes/no, on/off.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pulse",
@@ -55,12 +60,17 @@ pub struct ServerConfig {
     pub db: PathBuf,
 
     /// Keep everything in memory only (nothing survives a restart).
-    #[arg(long, env = "PULSE_IN_MEMORY", action = clap::ArgAction::SetTrue)]
+    #[arg(long, env = "PULSE_IN_MEMORY", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub in_memory: bool,
 
     /// Durability of a commit: `full` survives power loss, `normal` a process crash.
     #[arg(long, env = "PULSE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sync: String,
+
+    /// Largest size of the database file in MiB (0 = no limit); beyond it
+    /// ingest answers 503, as on a full disk.
+    #[arg(long, env = "PULSE_DB_MAX_MIB", default_value_t = 0)]
+    pub db_max_mib: u64,
 
     /// Minutes of raw ticks kept in the database.
     #[arg(long, env = "PULSE_RETAIN_TICKS_MIN", default_value_t = 60)]
@@ -108,7 +118,7 @@ pub struct ServerConfig {
 
     /// Enables `POST /api/debug/drop-connections` (closes every WebSocket with
     /// 1012, keeping history) for end-to-end reconnect tests. Never in production.
-    #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue)]
+    #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub test_hooks: bool,
 
     #[command(flatten)]
@@ -118,7 +128,7 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, Args)]
 pub struct SimulatorArgs {
     /// Turn the built-in simulated feed off.
-    #[arg(long = "no-simulator", env = "PULSE_NO_SIMULATOR", action = clap::ArgAction::SetTrue)]
+    #[arg(long = "no-simulator", env = "PULSE_NO_SIMULATOR", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub disabled: bool,
 
     /// Seed of the simulator's random generator (same seed, same data).
@@ -206,6 +216,7 @@ impl ServerConfig {
                 engagement: minutes(self.retain_days.saturating_mul(24 * 60)),
                 prune_every: Duration::from_secs(self.prune_every_secs.max(1)),
             },
+            max_mib: (self.db_max_mib > 0).then_some(self.db_max_mib),
         })
     }
 
@@ -240,6 +251,31 @@ mod tests {
         assert_eq!(cli.server.history, 10_000);
         let cli = Cli::parse_from(["pulse", "--no-simulator"]);
         assert!(cli.server.simulator().is_none());
+    }
+
+    #[test]
+    fn switches_read_from_the_environment_accept_1_and_yes() {
+        // Parsed through clap's env handling the same way as real variables.
+        let cli = Cli::try_parse_from(["pulse", "--test-hooks", "--in-memory"]).unwrap();
+        assert!(cli.server.test_hooks && cli.server.in_memory);
+        let parser = boolish();
+        let cmd = clap::Command::new("t");
+        for (raw, expected) in [
+            ("1", true),
+            ("yes", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+        ] {
+            let value = clap::builder::TypedValueParser::parse_ref(
+                &parser,
+                &cmd,
+                None,
+                std::ffi::OsStr::new(raw),
+            )
+            .unwrap();
+            assert_eq!(value, expected, "{raw}");
+        }
     }
 
     #[test]

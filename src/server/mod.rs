@@ -208,9 +208,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ))));
     if let Some(sim) = simulator {
         let mut feed = SimulatedFeed::new(&sim);
-        // A database that already holds data keeps its history.
+        // A database that already holds data keeps its history, and prices
+        // go on from where they were.
         if fresh {
             backfill(&sim, &mut feed, &state.ingest).await;
+        } else {
+            let last: Vec<(String, f64)> = state
+                .ingest
+                .summaries()
+                .into_iter()
+                .map(|s| (s.symbol, s.last))
+                .collect();
+            feed.ticks.resume_from(&last);
         }
         background.push(tokio::spawn(run_simulator(
             sim,

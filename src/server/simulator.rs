@@ -153,6 +153,18 @@ impl TickGenerator {
         }
     }
 
+    /// Continues from known prices (e.g. restored after a restart) instead
+    /// of the seeded starting prices, so charts do not jump.
+    pub fn resume_from(&mut self, last_prices: &[(String, f64)]) {
+        for (symbol, price) in last_prices {
+            if let Some(sim) = self.symbols.iter_mut().find(|s| &s.symbol == symbol) {
+                if price.is_finite() && *price > 0.0 {
+                    sim.price = *price;
+                }
+            }
+        }
+    }
+
     /// The next tick, stamped `ts`; the price moves by GBM over the time
     /// since this symbol's previous tick.
     pub fn next_tick(&mut self, ts: TimestampMs) -> Tick {
@@ -245,6 +257,21 @@ mod tests {
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         assert!(mean.abs() < 0.05, "mean {mean}");
         assert!((var - 1.0).abs() < 0.05, "variance {var}");
+    }
+
+    #[test]
+    fn resuming_continues_from_the_given_prices() {
+        let mut generator = TickGenerator::new(&config(1));
+        generator.resume_from(&[
+            ("MSFT".into(), 1234.5),
+            ("ZZZ".into(), 1.0),
+            ("AAPL".into(), f64::NAN),
+        ]);
+        let msft = (0..50)
+            .map(|i| generator.next_tick(1_780_000_000_000 + i * 100))
+            .find(|t| t.symbol == "MSFT")
+            .unwrap();
+        assert!((msft.price - 1234.5).abs() < 20.0, "{}", msft.price);
     }
 
     #[test]

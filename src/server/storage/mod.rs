@@ -41,6 +41,9 @@ pub struct StorageConfig {
     /// (survives a process crash).
     pub sync_full: bool,
     pub retention: Retention,
+    /// Largest size the file may grow to, in MiB (`None`: no limit). A
+    /// write beyond it fails like a full disk does.
+    pub max_mib: Option<u64>,
 }
 
 /// How long each kind of data is kept; older rows are pruned in small
@@ -154,6 +157,13 @@ impl Storage {
         let path = config.path.clone();
         let mut write_conn = open_connection(&path, config.sync_full)?;
         migrate(&mut write_conn, &path)?;
+        if let Some(max_mib) = config.max_mib {
+            let page_size: i64 =
+                write_conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            let bytes = i64::try_from(max_mib.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+            let pages = (bytes / page_size.max(512)).max(1);
+            write_conn.pragma_update(None, "max_page_count", pages)?;
+        }
         let reader = open_connection(&path, config.sync_full)?;
         let restored = read::restore(&reader, hub.config().history_len)?;
 

@@ -24,6 +24,7 @@ fn config(path: PathBuf) -> StorageConfig {
             engagement: Duration::from_secs(86_400),
             prune_every: Duration::from_secs(3600),
         },
+        max_mib: None,
     }
 }
 
@@ -207,4 +208,52 @@ async fn unusable_files_are_refused_with_a_clear_error() {
         .expect("refused");
     assert!(matches!(error, StorageError::Unusable { .. }), "{error}");
     let _ = std::fs::remove_dir_all(garbage.parent().unwrap());
+}
+
+#[tokio::test]
+async fn a_full_database_refuses_writes_and_reports_unhealthy() {
+    let path = temp_db("full");
+    let hub = Hub::new(HubConfig::default(), "t");
+    let mut full = config(path.clone());
+    full.max_mib = Some(1);
+    let (storage, restored) = Storage::open(&full, Arc::clone(&hub)).expect("opens");
+    let ingest = Ingest::new(Arc::clone(&hub), Some(Arc::clone(&storage)));
+    ingest.restore(restored);
+    let text = "Markets are busy today. ".repeat(40);
+    let mut failure = None;
+    for _ in 0..50 {
+        let batch = (0..100)
+            .map(|_| NewPost {
+                author: "load".into(),
+                text: text.clone(),
+                ts: None,
+            })
+            .collect();
+        if let Err(error) = ingest.posts(batch, now_ms()).await {
+            failure = Some(error);
+            break;
+        }
+    }
+    let failure = failure.expect("a 1 MiB database fills up");
+    assert!(
+        matches!(failure, crate::server::ingest::IngestError::Storage(_)),
+        "{failure}"
+    );
+    assert!(!storage.is_healthy());
+    // Nothing more is accepted, not even small writes, until a restart.
+    let small = ingest
+        .posts(
+            vec![NewPost {
+                author: "a".into(),
+                text: "hi".into(),
+                ts: None,
+            }],
+            now_ms(),
+        )
+        .await;
+    assert!(matches!(
+        small,
+        Err(crate::server::ingest::IngestError::Storage(_))
+    ));
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
