@@ -10,6 +10,10 @@ use crate::model::{EngagementKind, Post, TimestampMs};
 
 /// Posts kept in the feed.
 pub const FEED_WINDOW: usize = 40;
+/// Posts the feed may hold once older ones were loaded from history.
+pub const MAX_FEED: usize = 200;
+/// Older posts fetched per "Show older posts".
+pub const OLDER_PAGE: usize = 20;
 
 /// A post with its engagement (the `posts` payload; mirror of the server's `FeedPost`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,17 +33,42 @@ pub struct EngagementEvent {
     pub totals: Counts,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedState {
     /// Newest (highest id) first.
     pub posts: Vec<FeedPost>,
+    /// How many posts are kept: [`FEED_WINDOW`], more once older posts were
+    /// loaded (up to [`MAX_FEED`]).
+    pub capacity: usize,
+}
+
+impl Default for FeedState {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl FeedState {
     pub fn new(mut posts: Vec<FeedPost>) -> Self {
         posts.sort_by(|a, b| b.post.id.cmp(&a.post.id));
         posts.truncate(FEED_WINDOW);
-        Self { posts }
+        Self {
+            posts,
+            capacity: FEED_WINDOW,
+        }
+    }
+
+    /// The oldest post shown (where "Show older posts" continues).
+    pub fn oldest_id(&self) -> Option<u64> {
+        self.posts.last().map(|p| p.post.id)
+    }
+
+    /// Adds posts loaded from history below the current ones.
+    pub fn append_older(&mut self, older: Vec<FeedPost>) {
+        self.capacity = (self.capacity + older.len()).min(MAX_FEED);
+        for post in older {
+            self.apply_post(post);
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<&FeedPost> {
@@ -55,7 +84,7 @@ impl FeedState {
             Ok(index) => self.posts[index] = post,
             Err(index) => self.posts.insert(index, post),
         }
-        self.posts.truncate(FEED_WINDOW);
+        self.posts.truncate(self.capacity);
     }
 
     /// Sets a post's counts to the totals an engagement event carries.
@@ -64,6 +93,25 @@ impl FeedState {
             post.engagement = event.totals;
         }
     }
+}
+
+/// Posts older than `before`, newest first, from storage (so the feed can
+/// reach further back than the server keeps in memory).
+#[server(prefix = "/rpc", endpoint = "older_posts")]
+pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, ServerFnError> {
+    use crate::server::state::AppState;
+    let state =
+        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let posts = crate::server::history::posts(&state.ingest, OLDER_PAGE, Some(before))
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(posts
+        .into_iter()
+        .map(|p| FeedPost {
+            post: p.post,
+            engagement: p.engagement,
+        })
+        .collect())
 }
 
 /// Likes or shares a post for everyone (counts arrive back on `engagement`).
@@ -108,6 +156,20 @@ pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
     let ids =
         Memo::new(move |_| feed.with(|f| f.posts.iter().map(|p| p.post.id).collect::<Vec<_>>()));
     let error = RwSignal::new(None::<String>);
+    let loading_older = RwSignal::new(false);
+    let show_older = move |_| {
+        let Some(before) = feed.with_untracked(FeedState::oldest_id) else {
+            return;
+        };
+        loading_older.set(true);
+        leptos::task::spawn_local(async move {
+            match load_older_posts(before).await {
+                Ok(older) => feed.update(|f| f.append_older(older)),
+                Err(e) => error.set(Some(format!("Could not load older posts: {e}"))),
+            }
+            loading_older.set(false);
+        });
+    };
     view! {
         <section class="panel feed-panel" aria-labelledby="feed-heading" data-testid="feed">
             <div class="panel-head">
@@ -120,6 +182,15 @@ pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
                     <FeedItem feed id error/>
                 </For>
             </ol>
+            <button
+                type="button"
+                class="older"
+                data-testid="older-posts"
+                disabled=move || loading_older.get() || feed.with(|f| f.posts.len() >= MAX_FEED)
+                on:click=show_older
+            >
+                {move || if loading_older.get() { "Loading…" } else { "Show older posts" }}
+            </button>
         </section>
     }
     .into_any()
@@ -222,6 +293,24 @@ mod tests {
         }
         assert_eq!(feed.posts.len(), FEED_WINDOW);
         assert_eq!(feed.posts[0].post.id, 9 + FEED_WINDOW as u64);
+    }
+
+    #[test]
+    fn older_posts_extend_the_feed_up_to_its_limit() {
+        let mut feed = FeedState::new((100..100 + FEED_WINDOW as u64).map(post).collect());
+        assert_eq!(feed.oldest_id(), Some(100));
+        feed.append_older((80..100).rev().map(post).collect());
+        assert_eq!(feed.posts.len(), FEED_WINDOW + 20);
+        assert_eq!(feed.oldest_id(), Some(80));
+        // A live post now keeps the older ones: the window grew.
+        feed.apply_post(post(500));
+        assert_eq!(feed.posts.len(), FEED_WINDOW + 20);
+        assert_eq!(feed.posts[0].post.id, 500);
+        for start in (0..80).step_by(20) {
+            feed.append_older((start..start + 20).rev().map(post).collect());
+        }
+        feed.append_older((0..1).map(post).collect());
+        assert!(feed.posts.len() <= MAX_FEED);
     }
 
     #[test]
