@@ -73,7 +73,8 @@ async fn ticks_in_every_body_form_reach_subscribers_with_their_ts() {
 #[tokio::test]
 async fn bad_bodies_get_json_errors_and_nothing_is_half_applied() {
     let server = start(|c| c.max_body_bytes = 2_000).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("/api/ticks", vec![JSON], "{not json".into(), 400, "invalid_json"),
         ("/api/ticks", vec![("Content-Type", "text/plain")], tick("A", 1.0).to_string(), 415, "unsupported_media_type"),
         ("/api/ticks", vec![JSON], json!([tick("AAPL", 1.0), {"symbol": "AAPL", "price": -3, "volume": 1, "ts": now_ms()}]).to_string(), 400, "invalid_item"),

@@ -50,7 +50,7 @@ impl Default for FeedState {
 
 impl FeedState {
     pub fn new(mut posts: Vec<FeedPost>) -> Self {
-        posts.sort_by(|a, b| b.post.id.cmp(&a.post.id));
+        posts.sort_by_key(|p| std::cmp::Reverse(p.post.id));
         posts.truncate(FEED_WINDOW);
         Self {
             posts,

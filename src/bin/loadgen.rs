@@ -691,7 +691,9 @@ async fn run(args: Args) -> Result<()> {
     if args.subscribers == 0 {
         bail!("--subscribers must be at least 1");
     }
-    if !args.idle && !(args.rate > 0.0 && args.duration > 0.0 && args.publishers > 0) {
+    // Written positively so NaN counts as invalid.
+    let publishing = args.rate > 0.0 && args.duration > 0.0 && args.publishers > 0;
+    if !args.idle && !publishing {
         bail!("--rate, --duration and --publishers must be positive");
     }
     let needed = (args.subscribers + args.publishers + 64) as u64;

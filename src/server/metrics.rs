@@ -22,6 +22,14 @@ pub struct Metrics {
     delivery_latency: LatencyHistogram,
 }
 
+/// Name, help, type and value of a metric reported per topic.
+type PerTopicMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TopicReport) -> u64,
+);
+
 /// Upper bounds (ms) of the delivery latency buckets.
 const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000];
 
@@ -125,7 +133,7 @@ impl Metrics {
             );
         }
         // Topic names are validated ([a-z:A-Z0-9.-]), so they need no escaping.
-        let per_topic: [(&str, &str, &str, fn(&TopicReport) -> u64); 3] = [
+        let per_topic: [PerTopicMetric; 3] = [
             (
                 "pulse_topic_subscribers",
                 "Subscribers per topic.",
