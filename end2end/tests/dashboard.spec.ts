@@ -1,20 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
-
-/** Collects console errors, page errors, failed and 4xx/5xx requests. */
-function watchForProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) =>
-    problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`),
-  );
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
-  });
-  return problems;
-}
+import { test, expect } from '@playwright/test';
+import { watchForProblems } from './support';
 
 test('server-rendered HTML already contains the price chart', async ({ request }) => {
   const response = await request.get('/');

@@ -1,29 +1,5 @@
 import { test, expect, type Page, type Browser } from '@playwright/test';
-
-/** Collects console errors and warnings, page errors, failed and 4xx/5xx requests. */
-function watchForProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-    // Leptos reports hydration mismatches as warnings.
-    if (msg.type() === 'warning' && /hydrat/i.test(msg.text())) problems.push(`hydration: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) => {
-    // Closing a page cancels its socket and pending fetches; that is not a failure.
-    if (!page.isClosed()) problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`);
-  });
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
-  });
-  return problems;
-}
-
-/** Opens the dashboard and waits until it is hydrated and live. */
-async function openLive(page: Page, path = '/') {
-  await page.goto(path);
-  await expect(page.getByTestId('connection-status')).toHaveText('Live');
-}
+import { openLive, unique, watchForProblems } from './support';
 
 async function newPage(browser: Browser) {
   const context = await browser.newContext();
@@ -31,7 +7,6 @@ async function newPage(browser: Browser) {
   return { context, page, problems: watchForProblems(page) };
 }
 
-const unique = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 test('raw HTML of / holds every panel with data', async ({ request }) => {
   const html = await (await request.get('/')).text();
