@@ -123,6 +123,10 @@ impl Outbox {
         if over(&state) {
             let skipped = conflate(&mut state);
             if over(&state) {
+                // What is queued cannot reach the client in time anyway; the
+                // close frame goes out next, and the client resumes with `since`.
+                state.queue.clear();
+                state.bytes = 0;
                 state.close = Some(CloseReason {
                     code: SLOW_CONSUMER_CLOSE,
                     reason: "slow consumer: outgoing queue over budget".into(),
