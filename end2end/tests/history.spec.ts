@@ -31,3 +31,20 @@ test('the feed reaches past its live window into stored history', async ({ page,
   expect(page1.every((p) => p.id < ids[10])).toBe(true);
   expect(problems).toEqual([]);
 });
+
+test('candle history comes from the same query as the HTTP API', async ({ request }) => {
+  const form = { symbol: 'AAPL', interval: '1s' };
+  const viaServerFn = await request.post('/rpc/candles', { form });
+  expect(viaServerFn.status()).toBe(200);
+  const candles: { start: number; close: number }[] = await viaServerFn.json();
+  expect(candles.length).toBeGreaterThan(10);
+  const starts = candles.map((c) => c.start);
+  expect([...starts].sort((a, b) => a - b)).toEqual(starts);
+  // Both read storage: the HTTP API returns the same candles for that range.
+  const range = `from=${starts[0]}&to=${starts[starts.length - 1]}`;
+  const viaApi = await (await request.get(`/api/candles/AAPL?interval=1s&${range}`)).json();
+  expect(viaApi.slice(0, 5)).toEqual(candles.slice(0, 5));
+  const bad = await request.post('/rpc/candles', { form: { symbol: 'not a symbol', interval: '1s' } });
+  expect(bad.status()).toBe(400);
+  expect(await bad.text()).toContain('invalid symbol');
+});

@@ -75,7 +75,7 @@ pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, Ser
         .unwrap_or_default();
     Ok(DashboardData {
         watchlist: Watchlist { rows },
-        symbol: crate::app::price_panel::symbol_data(&state, &selected),
+        symbol: crate::app::price_panel::symbol_data(&state, &selected).await?,
         sentiment: crate::app::sentiment_panel::overall_sentiment(&state),
         feed: state
             .ingest

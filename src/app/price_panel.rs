@@ -87,25 +87,35 @@ pub fn parse_interval(param: Option<&str>) -> CandleInterval {
     }
 }
 
-/// Data of `symbol` (candles, sentiment), read under the server state.
+/// Data of `symbol` (candles, sentiment). Candles come through the same
+/// history query as `GET /api/candles` (storage when the node has it).
+/// Their position is read first: a candle changed in between arrives again
+/// live and simply replaces itself.
 #[cfg(feature = "ssr")]
-pub fn symbol_data(state: &crate::server::state::AppState, symbol: &str) -> SymbolData {
+pub async fn symbol_data(
+    state: &crate::server::state::AppState,
+    symbol: &str,
+) -> Result<SymbolData, ServerFnError> {
     use crate::protocol::Topic;
     let position = state.hub.position(&Topic::Candles(symbol.to_owned()));
-    let tail = |mut candles: Vec<Candle>| {
-        let excess = candles.len().saturating_sub(CANDLE_WINDOW);
-        candles.drain(..excess);
-        candles
+    let recent = |interval: CandleInterval| {
+        let since = crate::server::ingest::now_ms() - interval.millis() * CANDLE_WINDOW as i64;
+        crate::server::history::candles(&state.ingest, symbol, interval, Some(since), None)
     };
-    SymbolData {
+    let storage_error = |e: crate::server::storage::StorageError| ServerFnError::new(e.to_string());
+    Ok(SymbolData {
         price: PriceState {
             symbol: symbol.to_owned(),
-            one_second: tail(state.ingest.candles(symbol, CandleInterval::OneSecond)),
-            one_minute: tail(state.ingest.candles(symbol, CandleInterval::OneMinute)),
+            one_second: recent(CandleInterval::OneSecond)
+                .await
+                .map_err(storage_error)?,
+            one_minute: recent(CandleInterval::OneMinute)
+                .await
+                .map_err(storage_error)?,
             position: Some(position),
         },
         sentiment: crate::app::sentiment_panel::symbol_sentiment(state, symbol),
-    }
+    })
 }
 
 /// Reloads the selected symbol's panels (on selection or after lost history).
@@ -117,7 +127,35 @@ pub async fn load_symbol(symbol: String) -> Result<SymbolData, ServerFnError> {
     if !state.ingest.symbols().contains(&symbol) {
         return Err(ServerFnError::new(format!("unknown symbol {symbol}")));
     }
-    Ok(symbol_data(&state, &symbol))
+    symbol_data(&state, &symbol).await
+}
+
+/// Candles of `symbol` starting in `[from, to]` (Unix ms, either open), oldest
+/// first, from storage: the chart's history beyond what the server keeps in
+/// memory. Same query as `GET /api/candles/<SYMBOL>`.
+#[server(prefix = "/rpc", endpoint = "candles")]
+pub async fn load_candles(
+    symbol: String,
+    interval: CandleInterval,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<Candle>, ServerFnError> {
+    use crate::server::state::AppState;
+    if let Err(error) = crate::model::validate_symbol(&symbol) {
+        // A bad argument is the caller's mistake: 400, not the default 500.
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(axum::http::StatusCode::BAD_REQUEST);
+        }
+        return Err(ServerFnError::new(format!(
+            "invalid symbol: {}",
+            error.message
+        )));
+    }
+    let state =
+        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    crate::server::history::candles(&state.ingest, &symbol, interval, from, to)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))
 }
 
 #[component]
