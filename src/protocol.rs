@@ -11,7 +11,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::validate_symbol;
+use crate::analytics::engagement::Counts;
+use crate::analytics::sentiment_window::SentimentStats;
+use crate::model::{validate_symbol, EngagementKind, Post, TimestampMs};
 
 /// Largest client frame the server accepts.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
@@ -82,6 +84,33 @@ impl Topic {
     pub fn is_market_data(&self) -> bool {
         matches!(self, Self::Ticks | Self::SymbolTicks(_))
     }
+}
+
+/// Payload of `posts` events: a post with its current engagement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedPost {
+    #[serde(flatten)]
+    pub post: Post,
+    pub engagement: Counts,
+}
+
+/// Payload of `sentiment` events, sent whenever a post changes a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentimentUpdate {
+    /// `"overall"` or a symbol.
+    pub scope: String,
+    pub ts: TimestampMs,
+    pub stats: SentimentStats,
+}
+
+/// Payload of `engagement` events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngagementEvent {
+    pub post_id: u64,
+    pub kind: EngagementKind,
+    pub delta: i64,
+    pub ts: TimestampMs,
+    pub totals: Counts,
 }
 
 /// Where a client left a topic: the epoch it saw and the last offset it received.

@@ -11,16 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::market::CandleUpdate;
 use crate::app::compose::ComposePanel;
 use crate::app::engagement_panel::{EngagementPanel, EngagementState};
-use crate::app::feed::{EngagementEvent, FeedPanel, FeedPost, FeedState};
+use crate::app::feed::{FeedPanel, FeedState};
 use crate::app::live::ConnectionStatus;
 use crate::app::presence::{ActiveUsers, ConnectionBadge};
 use crate::app::price_panel::{interval_param, parse_interval, PricePanel, PriceState, SymbolData};
-use crate::app::sentiment_panel::{
-    SentimentPanel, SentimentSeries, SentimentState, SentimentUpdate,
-};
+use crate::app::sentiment_panel::{SentimentPanel, SentimentSeries, SentimentState};
 use crate::app::watchlist::{Watchlist, WatchlistPanel};
 use crate::model::{Presence, Tick};
-use crate::protocol::{EventFrame, StreamPosition};
+use crate::protocol::{EngagementEvent, EventFrame, FeedPost, SentimentUpdate, StreamPosition};
 
 /// What the page needs for its first paint, and where each topic resumes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -79,13 +77,7 @@ pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, Ser
         sentiment: crate::app::sentiment_panel::overall_sentiment(&state),
         feed: state
             .ingest
-            .recent_posts(crate::app::feed::FEED_WINDOW, None)
-            .into_iter()
-            .map(|p| FeedPost {
-                post: p.post,
-                engagement: p.engagement,
-            })
-            .collect(),
+            .recent_posts(crate::app::feed::FEED_WINDOW, None),
         engagement: crate::app::engagement_panel::engagement_state(&state, now),
         presence: state.presence.current(),
         positions,

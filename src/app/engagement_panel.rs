@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::engagement::{Counts, RateBucket};
 use crate::app::charts::{engagement_chart_svg, ENGAGEMENT_CHART_SIZE};
-use crate::app::feed::{EngagementEvent, FeedState};
+use crate::app::feed::FeedState;
 use crate::model::{EngagementKind, TimestampMs};
+use crate::protocol::EngagementEvent;
 
 pub const BUCKET_MS: TimestampMs = 10_000;
 /// Buckets shown: ten minutes.

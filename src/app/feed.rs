@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::engagement::Counts;
 use crate::app::charts::clock_time;
-use crate::model::{EngagementKind, Post, TimestampMs};
+use crate::model::EngagementKind;
+use crate::protocol::{EngagementEvent, FeedPost};
 
 /// Posts kept in the feed.
 pub const FEED_WINDOW: usize = 40;
@@ -14,24 +15,6 @@ pub const FEED_WINDOW: usize = 40;
 pub const MAX_FEED: usize = 200;
 /// Older posts fetched per "Show older posts".
 pub const OLDER_PAGE: usize = 20;
-
-/// A post with its engagement (the `posts` payload; mirror of the server's `FeedPost`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FeedPost {
-    #[serde(flatten)]
-    pub post: Post,
-    pub engagement: Counts,
-}
-
-/// Published on `engagement` (mirror of the server's `EngagementEvent`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngagementEvent {
-    pub post_id: u64,
-    pub kind: EngagementKind,
-    pub delta: i64,
-    pub ts: TimestampMs,
-    pub totals: Counts,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedState {
@@ -105,13 +88,7 @@ pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, ServerFnErro
     let posts = crate::server::history::posts(&state.ingest, OLDER_PAGE, Some(before))
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
-    Ok(posts
-        .into_iter()
-        .map(|p| FeedPost {
-            post: p.post,
-            engagement: p.engagement,
-        })
-        .collect())
+    Ok(posts)
 }
 
 /// Likes or shares a post for everyone (counts arrive back on `engagement`).
@@ -259,7 +236,7 @@ fn FeedItem(feed: RwSignal<FeedState>, id: u64, error: RwSignal<Option<String>>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Sentiment;
+    use crate::model::{Post, Sentiment};
 
     fn post(id: u64) -> FeedPost {
         FeedPost {
@@ -336,32 +313,5 @@ mod tests {
             totals,
         });
         assert_eq!(feed.get(1).unwrap().engagement, totals);
-    }
-
-    #[cfg(feature = "ssr")]
-    #[test]
-    fn mirrors_the_server_payloads() {
-        let server = crate::server::ingest::FeedPost {
-            post: post(7).post,
-            engagement: Counts {
-                likes: 1,
-                shares: 2,
-                comments: 3,
-            },
-        };
-        let ours: FeedPost =
-            serde_json::from_value(serde_json::to_value(&server).unwrap()).unwrap();
-        assert_eq!(ours.post, server.post);
-        assert_eq!(ours.engagement, server.engagement);
-        let event = crate::server::ingest::EngagementEvent {
-            post_id: 7,
-            kind: EngagementKind::Share,
-            delta: 1,
-            ts: 9,
-            totals: server.engagement,
-        };
-        let ours: EngagementEvent =
-            serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
-        assert_eq!(ours.totals, event.totals);
     }
 }

@@ -7,20 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::sentiment_window::{SentimentStats, SentimentWindow};
 use crate::app::charts::{sentiment_chart_svg, SENTIMENT_CHART_SIZE};
 use crate::model::{Post, SentimentLabel, TimestampMs};
+use crate::protocol::SentimentUpdate;
 
 /// Points kept per series.
 pub const SENTIMENT_POINTS: usize = 120;
 /// Posts in the rolling window (the server's window size).
 pub const ROLLING_POSTS: usize = 200;
-
-/// Published on `sentiment` (mirror of the server's `SentimentUpdate`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SentimentUpdate {
-    /// `"overall"` or a symbol.
-    pub scope: String,
-    pub ts: TimestampMs,
-    pub stats: SentimentStats,
-}
 
 /// A rolling mean over time with the current aggregate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -277,18 +269,5 @@ mod tests {
         assert!((means[0] - 1.0).abs() < 1e-9 && (means[1] - 0.5).abs() < 1e-9);
         assert!((means[2] - 0.2).abs() < 1e-9);
         assert_eq!(series.stats.posts, 3);
-    }
-
-    #[cfg(feature = "ssr")]
-    #[test]
-    fn mirrors_the_server_payload() {
-        let server = crate::server::ingest::SentimentUpdate {
-            scope: "overall".into(),
-            ts: 5,
-            stats: stats(0.1),
-        };
-        let json = serde_json::to_value(&server).unwrap();
-        let ours: SentimentUpdate = serde_json::from_value(json).unwrap();
-        assert_eq!(ours.stats, server.stats);
     }
 }

@@ -23,9 +23,9 @@ use crate::analytics::market::SymbolSummary;
 use crate::analytics::sentiment::SentimentAnalyzer;
 use crate::analytics::sentiment_window::SentimentStats;
 use crate::model::{Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick, MAX_POST_CHARS};
-use crate::protocol::{StreamPosition, Topic};
+use crate::protocol::{FeedPost, StreamPosition, Topic};
 
-use super::ingest::{now_ms, FeedPost, IngestError};
+use super::ingest::{now_ms, IngestError};
 use super::state::AppState;
 use super::ws::{bearer_token, constant_time_eq};
 

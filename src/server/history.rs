@@ -4,7 +4,9 @@
 
 use crate::model::{Candle, CandleInterval};
 
-use super::ingest::{FeedPost, Ingest};
+use crate::protocol::FeedPost;
+
+use super::ingest::Ingest;
 use super::storage::StorageError;
 
 /// Candles returned by one history query at most.

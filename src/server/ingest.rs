@@ -8,8 +8,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
-
 use crate::analytics::engagement::{
     Counts, EngagementConfig, EngagementEngine, EngagementError, EngagementUpdate, Rates, TopPost,
 };
@@ -19,7 +17,7 @@ use crate::analytics::sentiment_window::{SentimentStats, SentimentWindow};
 use crate::model::{
     Candle, CandleInterval, Engagement, NewPost, Post, Tick, TimestampMs, ValidationError,
 };
-use crate::protocol::{StreamPosition, Topic};
+use crate::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPosition, Topic};
 
 use super::hub::{Hub, HubError, Published};
 use super::storage::{Restored, Storage, StorageError, WriteBatch};
@@ -48,33 +46,6 @@ pub enum IngestError {
     /// Nothing was accepted: the data could not be made durable.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// A post with its current engagement, as the feed shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FeedPost {
-    #[serde(flatten)]
-    pub post: Post,
-    pub engagement: Counts,
-}
-
-/// Published on `sentiment` whenever a post changes a window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SentimentUpdate {
-    /// `"overall"` or a symbol.
-    pub scope: String,
-    pub ts: TimestampMs,
-    pub stats: SentimentStats,
-}
-
-/// Published on `engagement`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngagementEvent {
-    pub post_id: u64,
-    pub kind: crate::model::EngagementKind,
-    pub delta: i64,
-    pub ts: TimestampMs,
-    pub totals: Counts,
 }
 
 /// Data applied in memory and queued for disk: [`Pending::durable`]
