@@ -306,14 +306,16 @@ where
     admit(&app, &parts.headers, client, needs_token)
 }
 
-/// A request that presented the ingest token (when one is configured) and
-/// is within its client's rate.
-pub struct Admitted;
+/// A request that passed admission: within its client's rate and, when
+/// `TOKEN`, carrying the ingest token (if one is configured).
+pub struct Admission<const TOKEN: bool>;
 
-/// A request within its client's rate (no token needed).
-pub struct RateLimited;
+/// Ingest endpoints: token and rate.
+pub type Admitted = Admission<true>;
+/// Endpoints anyone may call, within the rate.
+pub type RateLimited = Admission<false>;
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admitted
+impl<S: Send + Sync, const TOKEN: bool> axum::extract::FromRequestParts<S> for Admission<TOKEN>
 where
     AppState: axum::extract::FromRef<S>,
 {
@@ -323,21 +325,7 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        admit_parts(parts, state, true).map(|()| Admitted)
-    }
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RateLimited
-where
-    AppState: axum::extract::FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        admit_parts(parts, state, false).map(|()| RateLimited)
+        admit_parts(parts, state, TOKEN).map(|()| Admission)
     }
 }
 
