@@ -306,12 +306,27 @@ impl Hub {
         source_ts: Option<i64>,
     ) -> Result<Prepared, HubError> {
         let data = serde_json::to_string(data)?;
+        Ok(self.prepare_json(topic, &data, conflation_key, source_ts))
+    }
+
+    /// [`Hub::prepare`] for data already serialized as JSON, so data that goes
+    /// to several topics (a tick: `ticks` and `ticks:<SYMBOL>`) is encoded once.
+    pub fn prepare_json(
+        &self,
+        topic: &Topic,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Prepared {
         let channel = self.channel(topic);
-        let name = serde_json::to_string(&*channel.name)?;
         let mut state = lock(&channel.state);
         let offset = state.last_offset + 1;
         state.last_offset = offset;
-        let body = format!(r#"{{"topic":{name},"offset":{offset},"data":{data}}}"#);
+        // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no escaping.
+        let body = format!(
+            r#"{{"topic":"{}","offset":{offset},"data":{data_json}}}"#,
+            channel.name
+        );
         let event = Arc::new(Event {
             offset,
             body: body.into_boxed_str(),
@@ -319,7 +334,7 @@ impl Hub {
             source_ts,
         });
         drop(state);
-        Ok(Prepared { channel, event })
+        Prepared { channel, event }
     }
 
     /// Second half of a durable publish: makes prepared events visible to

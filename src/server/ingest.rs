@@ -218,10 +218,7 @@ impl Ingest {
         ticks: Vec<Tick>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<Published>>, IngestError> {
-        for (index, tick) in ticks.iter().enumerate() {
-            tick.validate(now)
-                .map_err(|error| IngestError::Invalid { index, error })?;
-        }
+        validate_all(&ticks, |tick| tick.validate(now))?;
         self.check_storage()?;
         let (positions, commit) = {
             let mut state = self.state();
@@ -245,18 +242,20 @@ impl Ingest {
         tick: Tick,
     ) -> Result<Published, IngestError> {
         let symbol: Arc<str> = tick.symbol.as_str().into();
-        let on_all = self.hub.prepare(
+        // Serialized once for both topics.
+        let json = serde_json::to_string(&tick).map_err(HubError::from)?;
+        let on_all = self.hub.prepare_json(
             &Topic::Ticks,
-            &tick,
+            &json,
             Some(Arc::clone(&symbol)),
             Some(tick.ts),
-        )?;
-        let on_symbol = self.hub.prepare(
+        );
+        let on_symbol = self.hub.prepare_json(
             &Topic::SymbolTicks(tick.symbol.clone()),
-            &tick,
+            &json,
             Some(symbol),
             Some(tick.ts),
-        )?;
+        );
         let published = on_all.position();
         let symbol_position = on_symbol.position();
         batch.events.push(on_all);
@@ -323,10 +322,7 @@ impl Ingest {
         posts: Vec<NewPost>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<Post>>, IngestError> {
-        for (index, post) in posts.iter().enumerate() {
-            post.validate(now)
-                .map_err(|error| IngestError::Invalid { index, error })?;
-        }
+        validate_all(&posts, |post| post.validate(now))?;
         self.check_storage()?;
         let (created, commit) = {
             let mut state = self.state();
@@ -419,11 +415,7 @@ impl Ingest {
         events: Vec<Engagement>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
-        for (index, event) in events.iter().enumerate() {
-            event
-                .validate(now)
-                .map_err(|error| IngestError::Invalid { index, error })?;
-        }
+        validate_all(&events, |event| event.validate(now))?;
         self.check_storage()?;
         let (updates, commit) = {
             let mut state = self.state();
@@ -545,6 +537,17 @@ impl Ingest {
             .engagement
             .top_posts(now, TOP_POSTS_WINDOW_MS, n)
     }
+}
+
+/// Validates every item of a batch before any is applied, naming the first bad one.
+fn validate_all<T>(
+    items: &[T],
+    validate: impl Fn(&T) -> Result<(), ValidationError>,
+) -> Result<(), IngestError> {
+    for (index, item) in items.iter().enumerate() {
+        validate(item).map_err(|error| IngestError::Invalid { index, error })?;
+    }
+    Ok(())
 }
 
 /// Current Unix time in milliseconds.
