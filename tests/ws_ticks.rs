@@ -37,6 +37,17 @@ async fn subscriber_receives_simulated_ticks() {
     }
     // Offsets increase by one: nothing skipped, nothing repeated.
     assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+    // The operating endpoints see it too.
+    assert_eq!(http(&server, "GET", "/healthz", &[], b"").await.0, 200);
+    assert_eq!(http(&server, "GET", "/readyz", &[], b"").await.0, 200);
+    assert!(metric(&server, r#"pulse_events_in_total{topic="ticks"}"#).await >= 20.0);
+    assert!(metric(&server, r#"pulse_events_out_total{topic="ticks"}"#).await >= 20.0);
+    assert_eq!(
+        metric(&server, r#"pulse_topic_subscribers{topic="ticks"}"#).await,
+        1.0
+    );
+    assert!(metric(&server, "pulse_delivery_latency_ms_count").await >= 1.0);
+    assert_eq!(metric(&server, "pulse_ws_connections").await, 1.0);
     server.shutdown().await.expect("clean shutdown");
 }
 

@@ -137,3 +137,12 @@ pub async fn connect_with_small_buffer(server: &RunningServer) -> Client {
         .expect("websocket handshake");
     client
 }
+
+/// The value of an unlabelled metric on the server's `/metrics` page.
+pub async fn metric(server: &RunningServer, name: &str) -> f64 {
+    let (_, page) = http(server, "GET", "/metrics", &[], b"").await;
+    let page = page.as_str().unwrap_or_default().to_owned();
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{page}"))
+}
