@@ -289,23 +289,6 @@ fn admit(
     Ok(())
 }
 
-/// Runs [`admit`] as an extractor.
-fn admit_parts<S>(
-    parts: &axum::http::request::Parts,
-    state: &S,
-    needs_token: bool,
-) -> Result<(), ApiError>
-where
-    AppState: axum::extract::FromRef<S>,
-{
-    let app: AppState = axum::extract::FromRef::from_ref(state);
-    let client = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-    admit(&app, &parts.headers, client, needs_token)
-}
-
 /// A request that passed admission: within its client's rate and, when
 /// `TOKEN`, carrying the ingest token (if one is configured).
 pub struct Admission<const TOKEN: bool>;
@@ -325,7 +308,12 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        admit_parts(parts, state, TOKEN).map(|()| Admission)
+        let app: AppState = axum::extract::FromRef::from_ref(state);
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        admit(&app, &parts.headers, client, TOKEN).map(|()| Admission)
     }
 }
 

@@ -165,14 +165,11 @@ pub struct Subscription {
     /// from a snapshot that was ahead of the released stream); drop them.
     pub skip_through: u64,
     pub receiver: broadcast::Receiver<Arc<Frame>>,
-    pub conflatable: bool,
 }
 
 struct TopicState {
     /// Offset of the most recently prepared event (0 before the first).
     last_offset: u64,
-    /// Offset of the most recently released event.
-    released_offset: u64,
     /// Offset of the newest event already handed to the broadcast channel.
     flushed_offset: u64,
     history: VecDeque<Arc<Event>>,
@@ -252,7 +249,6 @@ impl Hub {
                 conflatable: topic.is_market_data(),
                 state: Mutex::new(TopicState {
                     last_offset: 0,
-                    released_offset: 0,
                     flushed_offset: 0,
                     history: VecDeque::new(),
                     pending: Vec::new(),
@@ -274,7 +270,6 @@ impl Hub {
         let channel = self.create_channel(topic, Some(epoch));
         let mut state = lock(&channel.state);
         state.last_offset = last_offset;
-        state.released_offset = last_offset;
         state.flushed_offset = last_offset;
         let keep = history.len().saturating_sub(self.config.history_len);
         state.history = history.into_iter().skip(keep).map(Arc::new).collect();
@@ -342,7 +337,6 @@ impl Hub {
     pub fn release(&self, prepared: Vec<Prepared>) {
         for Prepared { channel, event } in prepared {
             let mut state = lock(&channel.state);
-            state.released_offset = event.offset;
             if self.config.history_len > 0 {
                 if state.history.len() >= self.config.history_len {
                     state.history.pop_front();
@@ -402,7 +396,6 @@ impl Hub {
             recovered: recovered && since.is_some(),
             backlog,
             receiver,
-            conflatable: channel.conflatable,
         }
     }
 

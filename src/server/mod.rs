@@ -129,10 +129,6 @@ impl RunningServer {
         self.addr
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Stops accepting, closes WebSockets (1001), waits for requests in
     /// flight, then flushes storage.
     pub async fn shutdown(self) -> Result<(), ServerError> {
