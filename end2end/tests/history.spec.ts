@@ -16,10 +16,43 @@ test('the feed reaches past its live window into stored history', async ({ page,
   await expect(items).toHaveCount(40);
   await expect(feed.locator(`li[data-post-id="${ids[0]}"]`)).toHaveCount(0);
 
-  await feed.getByTestId('older-posts').click();
-  await expect(items).toHaveCount(60);
-  await feed.getByTestId('older-posts').click();
-  await expect(feed.locator(`li[data-post-id="${ids[0]}"]`)).toHaveCount(1);
+  // A post that goes live while the older page is in flight must not push
+  // anything out of the feed: the loaded page has to join up with no hole.
+  let lateArrived: (id: number) => void = () => {};
+  const lateIdPromise = new Promise<number>((resolve) => (lateArrived = resolve));
+  await page.route('**/rpc/older_posts', async (route) => {
+    const late = await request.post('/api/posts', { data: { author: 'latecomer', text: `late ${tag}` } });
+    const id: number = (await late.json()).id;
+    await expect(feed.locator(`li[data-post-id="${id}"]`)).toHaveCount(1);
+    lateArrived(id);
+    await route.continue();
+  });
+  const olderButton = feed.getByTestId('older-posts');
+  await olderButton.click();
+  const lateId = await lateIdPromise;
+  await expect(feed.locator(`li[data-post-id="${lateId}"]`)).toHaveCount(1);
+  await expect(items).not.toHaveCount(40);
+  await expect(olderButton).toBeEnabled();
+  await page.unroute('**/rpc/older_posts');
+  const shownIds = () => items.evaluateAll((lis) => lis.map((li) => Number(li.getAttribute('data-post-id'))));
+  // Our posts on the page are always one contiguous run ending at the newest
+  // one: nothing from the middle is ever missing.
+  const expectNoHole = async () => {
+    const ours = (await shownIds()).filter((id) => ids.includes(id));
+    expect(ours.length).toBeGreaterThan(40);
+    expect(ours).toEqual(ids.slice(ids.length - ours.length).reverse());
+  };
+  await expectNoHole();
+
+  // Further pages continue below the oldest post until the first one is reached.
+  for (let click = 0; click < 3 && !(await shownIds()).includes(ids[0]); click++) {
+    const before = await items.count();
+    await olderButton.click();
+    await expect.poll(() => items.count()).toBeGreaterThanOrEqual(before + 10);
+    await expect(olderButton).toBeEnabled();
+  }
+  // Live posts that arrived meanwhile pushed none of the loaded ones out.
+  expect((await shownIds()).filter((id) => ids.includes(id))).toEqual([...ids].reverse());
   await expect(feed.locator(`li[data-post-id="${ids[0]}"] .post-text`)).toHaveText(`history ${tag} #0`);
 
   // The same server function over plain HTTP: older than a given id, newest first.

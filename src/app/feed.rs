@@ -23,6 +23,10 @@ pub struct FeedState {
     /// How many posts are kept: [`FEED_WINDOW`], more once older posts were
     /// loaded (up to [`MAX_FEED`]).
     pub capacity: usize,
+    /// The `before` of the older page being loaded. While it is in flight
+    /// live posts grow the window instead of evicting the oldest post, so the
+    /// page joins up with what is shown and the feed never gets a hole.
+    pub loading_before: Option<u64>,
 }
 
 impl Default for FeedState {
@@ -38,6 +42,7 @@ impl FeedState {
         Self {
             posts,
             capacity: FEED_WINDOW,
+            loading_before: None,
         }
     }
 
@@ -46,11 +51,39 @@ impl FeedState {
         self.posts.last().map(|p| p.post.id)
     }
 
-    /// Adds posts loaded from history below the current ones.
-    pub fn append_older(&mut self, older: Vec<FeedPost>) {
+    /// Whether "Show older posts" can load more right now.
+    pub fn can_load_older(&self) -> bool {
+        self.loading_before.is_none() && !self.posts.is_empty() && self.posts.len() < MAX_FEED
+    }
+
+    /// Starts loading the page below the oldest post; returns its `before`,
+    /// or `None` when nothing can be loaded now.
+    pub fn begin_older(&mut self) -> Option<u64> {
+        if !self.can_load_older() {
+            return None;
+        }
+        self.loading_before = self.oldest_id();
+        self.loading_before
+    }
+
+    /// Adds the page loaded for `before` below the current posts. A page for
+    /// a feed that was replaced meanwhile (a snapshot reload) is dropped: it
+    /// would not join up with the posts shown now.
+    pub fn append_older(&mut self, before: u64, older: Vec<FeedPost>) {
+        if self.loading_before != Some(before) {
+            return;
+        }
+        self.loading_before = None;
         self.capacity = (self.capacity + older.len()).min(MAX_FEED);
         for post in older {
             self.apply_post(post);
+        }
+    }
+
+    /// The page for `before` failed: "Show older posts" can be tried again.
+    pub fn abandon_older(&mut self, before: u64) {
+        if self.loading_before == Some(before) {
+            self.loading_before = None;
         }
     }
 
@@ -66,6 +99,12 @@ impl FeedState {
         {
             Ok(index) => self.posts[index] = post,
             Err(index) => self.posts.insert(index, post),
+        }
+        // Once older posts were asked for, live posts grow the window rather
+        // than push out what the reader loaded (or is loading) below.
+        let expanded = self.loading_before.is_some() || self.capacity > FEED_WINDOW;
+        if expanded && self.posts.len() > self.capacity {
+            self.capacity = (self.capacity + 1).min(MAX_FEED);
         }
         self.posts.truncate(self.capacity);
     }
@@ -133,18 +172,20 @@ pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
     let ids =
         Memo::new(move |_| feed.with(|f| f.posts.iter().map(|p| p.post.id).collect::<Vec<_>>()));
     let error = RwSignal::new(None::<String>);
-    let loading_older = RwSignal::new(false);
+    let loading_older = Memo::new(move |_| feed.with(|f| f.loading_before.is_some()));
     let show_older = move |_| {
-        let Some(before) = feed.with_untracked(FeedState::oldest_id) else {
+        let Some(before) = feed.try_update(FeedState::begin_older).flatten() else {
             return;
         };
-        loading_older.set(true);
+        error.set(None);
         leptos::task::spawn_local(async move {
             match load_older_posts(before).await {
-                Ok(older) => feed.update(|f| f.append_older(older)),
-                Err(e) => error.set(Some(format!("Could not load older posts: {e}"))),
+                Ok(older) => feed.update(|f| f.append_older(before, older)),
+                Err(e) => {
+                    feed.update(|f| f.abandon_older(before));
+                    error.set(Some(format!("Could not load older posts: {e}")));
+                }
             }
-            loading_older.set(false);
         });
     };
     view! {
@@ -163,7 +204,7 @@ pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
                 type="button"
                 class="older"
                 data-testid="older-posts"
-                disabled=move || loading_older.get() || feed.with(|f| f.posts.len() >= MAX_FEED)
+                disabled=move || feed.with(|f| !f.can_load_older())
                 on:click=show_older
             >
                 {move || if loading_older.get() { "Loading…" } else { "Show older posts" }}
@@ -272,22 +313,88 @@ mod tests {
         assert_eq!(feed.posts[0].post.id, 9 + FEED_WINDOW as u64);
     }
 
+    fn ids(feed: &FeedState) -> Vec<u64> {
+        feed.posts.iter().map(|p| p.post.id).collect()
+    }
+
+    /// Loads the page below the oldest post, as the button does.
+    fn load_older(feed: &mut FeedState, older: impl Iterator<Item = u64>) {
+        let before = feed.begin_older().expect("a page can be loaded");
+        feed.append_older(before, older.map(post).collect());
+    }
+
     #[test]
     fn older_posts_extend_the_feed_up_to_its_limit() {
         let mut feed = FeedState::new((100..100 + FEED_WINDOW as u64).map(post).collect());
         assert_eq!(feed.oldest_id(), Some(100));
-        feed.append_older((80..100).rev().map(post).collect());
+        load_older(&mut feed, (80..100).rev());
         assert_eq!(feed.posts.len(), FEED_WINDOW + 20);
         assert_eq!(feed.oldest_id(), Some(80));
-        // A live post now keeps the older ones: the window grew.
+        // A live post now keeps the older ones: the window grows.
         feed.apply_post(post(500));
-        assert_eq!(feed.posts.len(), FEED_WINDOW + 20);
+        assert_eq!(feed.posts.len(), FEED_WINDOW + 21);
         assert_eq!(feed.posts[0].post.id, 500);
-        for start in (0..80).step_by(20) {
-            feed.append_older((start..start + 20).rev().map(post).collect());
+        assert_eq!(feed.oldest_id(), Some(80));
+        for start in [60, 40, 20, 0] {
+            load_older(&mut feed, (start..start + 20).rev());
         }
-        feed.append_older((0..1).map(post).collect());
-        assert!(feed.posts.len() <= MAX_FEED);
+        assert_eq!(feed.posts.len(), FEED_WINDOW + 101);
+        assert_eq!(feed.oldest_id(), Some(0));
+    }
+
+    #[test]
+    fn the_feed_stops_growing_at_its_limit() {
+        let mut feed = FeedState::new((1000..1000 + FEED_WINDOW as u64).map(post).collect());
+        while feed.can_load_older() {
+            let oldest = feed.oldest_id().unwrap();
+            load_older(&mut feed, (oldest - 20..oldest).rev());
+        }
+        assert_eq!(feed.posts.len(), MAX_FEED);
+        assert_eq!(feed.begin_older(), None);
+        // At the limit, live posts push the oldest out again.
+        feed.apply_post(post(5000));
+        assert_eq!(feed.posts.len(), MAX_FEED);
+        assert_eq!(feed.posts[0].post.id, 5000);
+    }
+
+    #[test]
+    fn live_posts_during_a_load_leave_no_hole() {
+        let mut feed = FeedState::new((100..100 + FEED_WINDOW as u64).map(post).collect());
+        let before = feed.begin_older().unwrap();
+        assert_eq!(before, 100);
+        // A second click while the first page is in flight does nothing.
+        assert_eq!(feed.begin_older(), None);
+        // Live posts arrive before the page does: nothing is pushed out.
+        feed.apply_post(post(500));
+        feed.apply_post(post(501));
+        assert_eq!(feed.oldest_id(), Some(100));
+        feed.append_older(before, (80..100).rev().map(post).collect());
+        let shown = ids(&feed);
+        assert_eq!(shown.len(), FEED_WINDOW + 22);
+        assert_eq!(shown[..2], [501, 500]);
+        assert_eq!(
+            shown[2..],
+            (80..100 + FEED_WINDOW as u64).rev().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_page_for_a_replaced_feed_is_dropped() {
+        let mut feed = FeedState::new((100..140).map(post).collect());
+        let before = feed.begin_older().unwrap();
+        // A snapshot reload replaces the feed while the page is in flight.
+        feed = FeedState::new((200..240).map(post).collect());
+        feed.append_older(before, (80..100).rev().map(post).collect());
+        assert_eq!(ids(&feed), (200..240).rev().collect::<Vec<_>>());
+        assert!(feed.can_load_older());
+    }
+
+    #[test]
+    fn a_failed_load_can_be_retried() {
+        let mut feed = FeedState::new((100..140).map(post).collect());
+        let before = feed.begin_older().unwrap();
+        feed.abandon_older(before);
+        assert_eq!(feed.begin_older(), Some(100));
     }
 
     #[test]
