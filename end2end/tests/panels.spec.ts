@@ -1,5 +1,5 @@
 import { test, expect, type Page, type Browser } from '@playwright/test';
-import { openLive, unique, watchForProblems } from './support';
+import { openLive, recordSockets, unique, watchForProblems, type SocketLog } from './support';
 
 async function newPage(browser: Browser) {
   const context = await browser.newContext();
@@ -67,14 +67,20 @@ test('watchlist and price chart move live; selecting a symbol is in the URL', as
   expect(problems).toEqual([]);
 });
 
-test('active users rise when a second page opens and fall when it closes', async ({ page, browser }) => {
+test('active users rise when a second page opens and fall when it closes', async ({ page, browser, request }) => {
   const problems = watchForProblems(page);
   await openLive(page);
   const count = page.getByTestId('active-users-count');
-  // Our own session is counted once the server publishes it.
-  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBeGreaterThan(0);
-  await page.waitForTimeout(1_500); // let the count settle
-  const base = Number(await count.textContent());
+  // Our own session is counted once the server publishes it; the page agrees
+  // with the server's own count before anything else opens.
+  const server = async () => (await (await request.get('/api/snapshot')).json()).active_users.sessions;
+  let base = 0;
+  await expect
+    .poll(async () => {
+      base = Number(await count.textContent());
+      return base > 0 && base === (await server());
+    })
+    .toBe(true);
 
   const second = await newPage(browser);
   await openLive(second.page);
@@ -135,16 +141,39 @@ test('like increments the count in both pages', async ({ page, browser, request 
   const tag = unique();
   const created = await request.post('/api/posts', { data: { author: 'e2e', text: `Like me ${tag}` } });
   expect(created.ok()).toBe(true);
+  const { id } = await created.json();
+  const mine = recordSockets(page);
   await openLive(page);
   const second = await newPage(browser);
+  const theirs = recordSockets(second.page);
   await openLive(second.page);
 
+  // The simulator reacts to recent posts too, so the click is followed by its
+  // own engagement event (a +1 like carrying the totals the server answered),
+  // and each page ends up showing the newest totals it received.
   const likes = (p: Page) => p.locator('.post', { hasText: tag }).getByTestId('likes');
   await expect(likes(page)).toBeVisible();
-  const before = Number(await likes(page).textContent());
+  const reacted = page.waitForResponse((r) => r.url().includes('/rpc/react_to_post'));
   await page.locator('.post', { hasText: tag }).getByRole('button', { name: /^Like post by e2e/ }).click();
-  for (const p of [page, second.page]) {
-    await expect.poll(async () => Number(await likes(p).textContent()), { timeout: 5_000 }).toBeGreaterThanOrEqual(before + 1);
+  const response = await reacted;
+  expect(response.status()).toBe(200);
+  const totals = await response.json();
+  expect(totals.likes).toBeGreaterThanOrEqual(1);
+  const ours = (logs: SocketLog[]) =>
+    logs.flatMap((log) => log.events).filter((e) => e.topic === 'engagement' && e.data.post_id === id);
+  for (const [p, logs] of [
+    [page, mine],
+    [second.page, theirs],
+  ] as const) {
+    await expect
+      .poll(() => ours(logs).some((e) => e.data.kind === 'like' && e.data.delta === 1 && e.data.totals.likes === totals.likes))
+      .toBe(true);
+    await expect
+      .poll(async () => {
+        const events = ours(logs);
+        return Number(await likes(p).textContent()) === events[events.length - 1].data.totals.likes;
+      })
+      .toBe(true);
   }
   expect(second.problems).toEqual([]);
   await second.context.close();

@@ -23,15 +23,23 @@ test('reconnect: status goes Reconnecting… then Live, and what was published m
   const tag = unique();
 
   // In the page: record every status the badge shows and, the moment it leaves
-  // "Live", publish posts and ticks. The client waits at least 125 ms (backoff
-  // with jitter) before reconnecting, so these land while it is disconnected.
+  // "Live", publish posts and ticks. Whatever the new socket sends (its
+  // `subscribe`) is held until they are acknowledged, so on a slow machine
+  // too they land while the page is disconnected and must come back through
+  // the replay.
   await page.evaluate(
     ({ tag, posts, ticks, symbol }) => {
       const badge = document.querySelector('[data-testid="connection-status"]')!;
       const seen: string[] = [badge.textContent ?? ''];
       (window as any).__statuses = seen;
-      (window as any).__gap = new Promise((resolve, reject) => {
-        let published = false;
+      let published = false;
+      let gap: Promise<unknown> = Promise.resolve();
+      const nativeSend = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (this: WebSocket, data: string) {
+        if (!published) return nativeSend.call(this, data);
+        gap.finally(() => nativeSend.call(this, data));
+      };
+      gap = (window as any).__gap = new Promise((resolve, reject) => {
         new MutationObserver(() => {
           const text = badge.textContent ?? '';
           if (text !== seen[seen.length - 1]) seen.push(text);

@@ -432,7 +432,9 @@ async fn run_flusher(channel: Arc<TopicChannel>, config: HubConfig) {
         let due = lock(&channel.state)
             .last_flush
             .map(|at| at + config.batch_window);
-        if let Some(due) = due {
+        // Only a window still open is waited out: the timer rounds every
+        // deadline up to its next millisecond, even one already passed.
+        if let Some(due) = due.filter(|due| *due > Instant::now()) {
             tokio::time::sleep_until(due.into()).await;
         }
         let mut state = lock(&channel.state);
