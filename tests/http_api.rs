@@ -335,6 +335,20 @@ async fn a_full_database_makes_ingest_answer_503_and_readyz_fail() {
     )
     .await;
     assert_eq!(status, 503, "nothing is accepted after a failed write");
+    // The dashboard's compose box says the same through its server function.
+    let (status, body) = http(
+        &server,
+        "POST",
+        "/rpc/submit_post",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"author=ann&text=still+there%3F",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
     server.shutdown().await.ok();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,20 +5,14 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::sentiment::SentimentAnalyzer;
+use crate::app::rpc_error::RpcError;
 use crate::model::{NewPost, Sentiment, ValidationError, MAX_AUTHOR_CHARS, MAX_POST_CHARS};
 
-/// What a submission came back with.
+/// A post the server accepted (it is on disk and published).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum SubmitOutcome {
-    Created {
-        id: u64,
-        sentiment: Sentiment,
-    },
-    /// The server rejected a field (the same rules the browser checks first).
-    Invalid {
-        field: String,
-        message: String,
-    },
+pub struct Posted {
+    pub id: u64,
+    pub sentiment: Sentiment,
 }
 
 /// Field errors of a draft, checked in the browser before anything is sent.
@@ -76,12 +70,12 @@ pub fn preview(text: &str) -> Option<Sentiment> {
     (!text.trim().is_empty()).then(|| SentimentAnalyzer::global().analyze(text))
 }
 
-#[server(prefix = "/rpc")]
-pub async fn submit_post(author: String, text: String) -> Result<SubmitOutcome, ServerFnError> {
+/// Posts for everyone. A rejected field (the same rules the browser checks
+/// first) is a 400 naming the field, with the message the form shows.
+#[server(prefix = "/rpc", endpoint = "submit_post")]
+pub async fn submit_post(author: String, text: String) -> Result<Posted, RpcError> {
     use crate::server::ingest::{now_ms, IngestError};
-    use crate::server::state::AppState;
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let state = crate::app::rpc_error::server_state()?;
     let post = NewPost {
         author,
         text,
@@ -90,16 +84,15 @@ pub async fn submit_post(author: String, text: String) -> Result<SubmitOutcome, 
     match state.ingest.posts(vec![post], now_ms()).await {
         Ok(mut created) => {
             let post = created.remove(0);
-            Ok(SubmitOutcome::Created {
+            Ok(Posted {
                 id: post.id,
                 sentiment: post.sentiment,
             })
         }
-        Err(IngestError::Invalid { error, .. }) => Ok(SubmitOutcome::Invalid {
-            field: error.field.to_owned(),
-            message: message(&error),
-        }),
-        Err(error) => Err(ServerFnError::new(error.to_string())),
+        Err(IngestError::Invalid { error, .. }) => {
+            Err(RpcError::invalid(Some(error.field), message(&error)))
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -128,16 +121,17 @@ pub fn ComposePanel() -> impl IntoView {
         sending.set(true);
         leptos::task::spawn_local(async move {
             match submit_post(a, t).await {
-                Ok(SubmitOutcome::Created { id, sentiment }) => {
+                Ok(Posted { id, sentiment }) => {
                     text.set(String::new());
                     status.set(Some(format!(
                         "Posted #{id} ({}).",
                         sentiment.label.as_str()
                     )));
                 }
-                Ok(SubmitOutcome::Invalid { field, message }) => {
-                    errors.update(|e| e.set(&field, message));
-                }
+                Err(RpcError::Invalid {
+                    field: Some(field),
+                    message,
+                }) => errors.update(|e| e.set(&field, message)),
                 Err(e) => status.set(Some(format!("Could not post: {e}"))),
             }
             sending.set(false);

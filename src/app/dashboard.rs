@@ -15,6 +15,7 @@ use crate::app::feed::{FeedPanel, FeedState};
 use crate::app::live::ConnectionStatus;
 use crate::app::presence::{ActiveUsers, ConnectionBadge};
 use crate::app::price_panel::{interval_param, parse_interval, PricePanel, PriceState, SymbolData};
+use crate::app::rpc_error::RpcError;
 use crate::app::sentiment_panel::{SentimentPanel, SentimentSeries, SentimentState};
 use crate::app::watchlist::{Watchlist, WatchlistPanel};
 use crate::model::{Presence, Tick};
@@ -33,14 +34,12 @@ pub struct DashboardData {
     pub positions: BTreeMap<String, StreamPosition>,
 }
 
-#[server(prefix = "/rpc")]
-pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, ServerFnError> {
+#[server(prefix = "/rpc", endpoint = "load_dashboard")]
+pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, RpcError> {
     use crate::app::watchlist::{push_spark, WatchRow, SPARK_POINTS};
     use crate::protocol::Topic;
     use crate::server::ingest::now_ms;
-    use crate::server::state::AppState;
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let state = crate::app::rpc_error::server_state()?;
     // Positions first: replays may repeat an event (panels drop repeats), never miss one.
     let positions = [
         Topic::Ticks,

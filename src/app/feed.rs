@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::engagement::Counts;
 use crate::app::charts::clock_time;
+use crate::app::rpc_error::RpcError;
 use crate::model::EngagementKind;
 use crate::protocol::{EngagementEvent, FeedPost};
 
@@ -120,24 +121,17 @@ impl FeedState {
 /// Posts older than `before`, newest first, from storage (so the feed can
 /// reach further back than the server keeps in memory).
 #[server(prefix = "/rpc", endpoint = "older_posts")]
-pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, ServerFnError> {
-    use crate::server::state::AppState;
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
-    let posts = crate::server::history::posts(&state.ingest, OLDER_PAGE, Some(before))
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    Ok(posts)
+pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, RpcError> {
+    let state = crate::app::rpc_error::server_state()?;
+    Ok(crate::server::history::posts(&state.ingest, OLDER_PAGE, Some(before)).await?)
 }
 
 /// Likes or shares a post for everyone (counts arrive back on `engagement`).
-#[server(prefix = "/rpc")]
-pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts, ServerFnError> {
+#[server(prefix = "/rpc", endpoint = "react_to_post")]
+pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts, RpcError> {
     use crate::model::Engagement;
     use crate::server::ingest::now_ms;
-    use crate::server::state::AppState;
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+    let state = crate::app::rpc_error::server_state()?;
     let now = now_ms();
     let event = Engagement {
         post_id,
@@ -145,11 +139,7 @@ pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts,
         delta: 1,
         ts: now,
     };
-    let mut updates = state
-        .ingest
-        .engagements(vec![event], now)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let mut updates = state.ingest.engagements(vec![event], now).await?;
     Ok(updates.remove(0).totals)
 }
 

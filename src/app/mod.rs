@@ -8,6 +8,7 @@ pub mod feed;
 pub mod live;
 pub mod presence;
 pub mod price_panel;
+pub mod rpc_error;
 pub mod sentiment_panel;
 pub mod watchlist;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::market::{sma, CandleUpdate};
 use crate::app::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
+use crate::app::rpc_error::RpcError;
 use crate::app::sentiment_panel::SymbolSentiment;
 use crate::app::watchlist::{signed, Watchlist};
 use crate::model::{Candle, CandleInterval};
@@ -95,23 +96,18 @@ pub fn parse_interval(param: Option<&str>) -> CandleInterval {
 pub async fn symbol_data(
     state: &crate::server::state::AppState,
     symbol: &str,
-) -> Result<SymbolData, ServerFnError> {
+) -> Result<SymbolData, RpcError> {
     use crate::protocol::Topic;
     let position = state.hub.position(&Topic::Candles(symbol.to_owned()));
     let recent = |interval: CandleInterval| {
         let since = crate::server::ingest::now_ms() - interval.millis() * CANDLE_WINDOW as i64;
         crate::server::history::candles(&state.ingest, symbol, interval, Some(since), None)
     };
-    let storage_error = |e: crate::server::storage::StorageError| ServerFnError::new(e.to_string());
     Ok(SymbolData {
         price: PriceState {
             symbol: symbol.to_owned(),
-            one_second: recent(CandleInterval::OneSecond)
-                .await
-                .map_err(storage_error)?,
-            one_minute: recent(CandleInterval::OneMinute)
-                .await
-                .map_err(storage_error)?,
+            one_second: recent(CandleInterval::OneSecond).await?,
+            one_minute: recent(CandleInterval::OneMinute).await?,
             position: Some(position),
         },
         sentiment: crate::app::sentiment_panel::symbol_sentiment(state, symbol),
@@ -119,13 +115,13 @@ pub async fn symbol_data(
 }
 
 /// Reloads the selected symbol's panels (on selection or after lost history).
-#[server(prefix = "/rpc")]
-pub async fn load_symbol(symbol: String) -> Result<SymbolData, ServerFnError> {
-    use crate::server::state::AppState;
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
+#[server(prefix = "/rpc", endpoint = "load_symbol")]
+pub async fn load_symbol(symbol: String) -> Result<SymbolData, RpcError> {
+    let state = crate::app::rpc_error::server_state()?;
     if !state.ingest.symbols().contains(&symbol) {
-        return Err(ServerFnError::new(format!("unknown symbol {symbol}")));
+        return Err(RpcError::NotFound {
+            message: format!("unknown symbol {symbol}"),
+        });
     }
     symbol_data(&state, &symbol).await
 }
@@ -139,23 +135,15 @@ pub async fn load_candles(
     interval: CandleInterval,
     from: Option<i64>,
     to: Option<i64>,
-) -> Result<Vec<Candle>, ServerFnError> {
-    use crate::server::state::AppState;
+) -> Result<Vec<Candle>, RpcError> {
     if let Err(error) = crate::model::validate_symbol(&symbol) {
-        // A bad argument is the caller's mistake: 400, not the default 500.
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(axum::http::StatusCode::BAD_REQUEST);
-        }
-        return Err(ServerFnError::new(format!(
-            "invalid symbol: {}",
-            error.message
-        )));
+        return Err(RpcError::invalid(
+            Some("symbol"),
+            format!("invalid symbol: {}", error.message),
+        ));
     }
-    let state =
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state is missing"))?;
-    crate::server::history::candles(&state.ingest, &symbol, interval, from, to)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))
+    let state = crate::app::rpc_error::server_state()?;
+    Ok(crate::server::history::candles(&state.ingest, &symbol, interval, from, to).await?)
 }
 
 #[component]

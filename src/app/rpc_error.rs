@@ -1,0 +1,160 @@
+//! The error every server function answers with. Like the HTTP API, a failed
+//! call gets a status that says whose fault it is and a JSON body
+//! (`{"code":"invalid","field":"text","message":"..."}`), instead of
+//! server_fn's default: 500 and plain text for everything.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::Bytes;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RpcError {
+    /// The caller's arguments are wrong (400); `field` names the one at fault.
+    #[error("{message}")]
+    Invalid {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        message: String,
+    },
+    /// What the call refers to does not exist (404).
+    #[error("{message}")]
+    NotFound { message: String },
+    /// Storage cannot take writes now; nothing was accepted (503).
+    #[error("{message}")]
+    Unavailable { message: String },
+    /// Anything else, including a server that could not be reached (500).
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl RpcError {
+    pub fn invalid(field: Option<&str>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid { .. } => 400,
+            Self::NotFound { .. } => 404,
+            Self::Unavailable { .. } => 503,
+            Self::Internal { .. } => 500,
+        }
+    }
+}
+
+impl FromServerFnError for RpcError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
+        match error {
+            // Arguments the server could not read are the caller's mistake.
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                Self::invalid(None, error.to_string())
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+
+    /// Encodes the error for the response; on the server this is also where
+    /// the response gets its status and content type.
+    fn ser(&self) -> Bytes {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            use axum::http::{header, HeaderValue, StatusCode};
+            response.set_status(
+                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            response.insert_header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::from_static(br#"{"code":"internal","message":"error"}"#))
+    }
+}
+
+/// The server's state, provided to every server function.
+#[cfg(feature = "ssr")]
+pub fn server_state() -> Result<crate::server::state::AppState, RpcError> {
+    leptos::prelude::use_context().ok_or_else(|| RpcError::internal("server state is missing"))
+}
+
+#[cfg(feature = "ssr")]
+mod from_server {
+    use super::RpcError;
+    use crate::server::ingest::IngestError;
+    use crate::server::storage::StorageError;
+
+    impl From<IngestError> for RpcError {
+        fn from(error: IngestError) -> Self {
+            match error {
+                IngestError::Invalid { ref error, .. } => {
+                    Self::invalid(Some(error.field), error.message.clone())
+                }
+                IngestError::UnknownPost { post_id, .. } => Self::NotFound {
+                    message: format!(
+                        "post {post_id} is unknown (never posted, or too old to react to)"
+                    ),
+                },
+                IngestError::Storage(error) => error.into(),
+                IngestError::Hub(error) => Self::internal(error.to_string()),
+            }
+        }
+    }
+
+    impl From<StorageError> for RpcError {
+        fn from(error: StorageError) -> Self {
+            match error {
+                StorageError::Unavailable(_) => Self::Unavailable {
+                    message: format!("nothing was accepted: {error}"),
+                },
+                other => Self::internal(other.to_string()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_travel_as_tagged_json_and_come_back_equal() {
+        let error = RpcError::invalid(Some("text"), "must not be empty");
+        let bytes = error.ser();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            serde_json::json!({"code": "invalid", "field": "text", "message": "must not be empty"})
+        );
+        assert_eq!(RpcError::de(bytes), error);
+        assert_eq!(error.status(), 400);
+    }
+
+    #[test]
+    fn unreadable_arguments_are_the_callers_fault() {
+        let error = RpcError::from_server_fn_error(ServerFnErrorErr::Args("bad u64".into()));
+        assert_eq!(error.status(), 400);
+        let error = RpcError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
+        assert_eq!(error.status(), 500);
+    }
+
+    #[test]
+    fn a_body_that_is_not_ours_still_decodes_to_an_error() {
+        let error = RpcError::de(Bytes::from_static(b"<html>502 Bad Gateway</html>"));
+        assert!(matches!(error, RpcError::Internal { .. }));
+    }
+}

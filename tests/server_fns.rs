@@ -1,0 +1,106 @@
+//! The dashboard's server functions over real sockets: what a browser (or
+//! any HTTP client) gets back, including a status and a JSON body on errors.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+async fn call(server: &pulse::server::RunningServer, name: &str, form: &str) -> (u16, Value) {
+    http(
+        server,
+        "POST",
+        &format!("/rpc/{name}"),
+        &[FORM],
+        form.as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
+    let server = start(|_| {}).await;
+    let (status, body) = call(&server, "submit_post", "author=ann&text=What+a+great+rally").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id"].as_u64().is_some(), "{body}");
+    assert_eq!(body["sentiment"]["label"], "positive");
+
+    let (status, body) = call(&server, "submit_post", "author=ann&text=+++").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid");
+    assert_eq!(body["field"], "text");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("empty"),
+        "{body}"
+    );
+
+    let (status, body) = call(&server, "submit_post", "text=no+author+field").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid");
+    server.shutdown().await.ok();
+}
+
+#[tokio::test]
+async fn reactions_to_unknown_posts_and_unknown_kinds_are_refused() {
+    let server = start(|_| {}).await;
+    let (status, created) = call(&server, "submit_post", "author=ann&text=hello").await;
+    assert_eq!(status, 200);
+    let id = created["id"].as_u64().expect("an id");
+
+    let (status, totals) = call(&server, "react_to_post", &format!("post_id={id}&kind=like")).await;
+    assert_eq!(
+        (status, totals["likes"].clone()),
+        (200, json!(1)),
+        "{totals}"
+    );
+
+    let (status, body) = call(&server, "react_to_post", "post_id=987654321&kind=like").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "not_found");
+
+    let (status, body) = call(
+        &server,
+        "react_to_post",
+        &format!("post_id={id}&kind=explode"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid");
+    server.shutdown().await.ok();
+}
+
+#[tokio::test]
+async fn history_reads_refuse_bad_arguments_with_400_or_404() {
+    let server = start(|_| {}).await;
+    let (status, body) = call(&server, "older_posts", "before=abc").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!("invalid")),
+        "{body}"
+    );
+
+    let (status, body) = call(&server, "candles", "symbol=not+a+symbol&interval=1s").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "symbol");
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("invalid symbol"));
+
+    let (status, body) = call(&server, "load_symbol", "symbol=NOPE").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (404, json!("not_found")),
+        "{body}"
+    );
+
+    let (status, body) = call(&server, "candles", "symbol=AAPL&interval=1s").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.is_array());
+    server.shutdown().await.ok();
+}
