@@ -84,6 +84,13 @@ impl Topic {
     pub fn is_market_data(&self) -> bool {
         matches!(self, Self::Ticks | Self::SymbolTicks(_))
     }
+
+    /// A topic whose events each carry a whole state (the active users), so
+    /// a new subscriber is sent the latest one at once instead of waiting
+    /// for the next change.
+    pub fn is_state(&self) -> bool {
+        matches!(self, Self::Presence)
+    }
 }
 
 /// Payload of `posts` events: a post with its current engagement.

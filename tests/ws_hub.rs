@@ -204,6 +204,15 @@ async fn presence_counts_dashboard_sessions_up_and_down() {
     let sessions = |frame: &Value| events(frame).last().map(|e| e["data"]["sessions"].clone());
     let up = recv_until(&mut watcher, |f| sessions(f) == Some(json!(2))).await;
     assert_eq!(events(&up).last().expect("event")["data"]["connections"], 4);
+
+    // A late subscriber is handed the current count at once.
+    let mut late = connect(&server).await;
+    send(&mut late, r#"{"op":"subscribe","topics":["presence"]}"#).await;
+    assert_eq!(recv(&mut late).await["op"], "subscribed");
+    let current = recv(&mut late).await;
+    assert_eq!(sessions(&current), Some(json!(2)), "{current}");
+    drop(late);
+
     drop(b);
     drop(a2);
     recv_until(&mut watcher, |f| sessions(f) == Some(json!(1))).await;

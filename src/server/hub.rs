@@ -200,6 +200,8 @@ struct TopicChannel {
     stats: Arc<TopicStats>,
     epoch: Arc<str>,
     conflatable: bool,
+    /// New subscribers without `since` get the latest event (see [`Topic::is_state`]).
+    replays_latest: bool,
     state: Mutex<TopicState>,
     sender: broadcast::Sender<Arc<Frame>>,
     wake: Notify,
@@ -247,6 +249,7 @@ impl Hub {
                 name,
                 stats: Arc::default(),
                 conflatable: topic.is_market_data(),
+                replays_latest: topic.is_state(),
                 state: Mutex::new(TopicState {
                     last_offset: 0,
                     flushed_offset: 0,
@@ -362,6 +365,10 @@ impl Hub {
         let receiver = channel.sender.subscribe();
         let current = state.flushed_offset;
         let (recovered, backlog) = match since {
+            None if channel.replays_latest => {
+                let latest = state.history.back().filter(|e| e.offset <= current);
+                (true, latest.cloned().into_iter().collect())
+            }
             None => (true, Vec::new()),
             Some(position) if *position.epoch != *channel.epoch => (false, Vec::new()),
             // The client already holds events that are prepared but not yet
@@ -570,6 +577,23 @@ mod tests {
         let sub = hub.subscribe(&Topic::Posts, Some(&edge));
         assert!(sub.recovered);
         assert_eq!(sub.backlog.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_state_topic_hands_new_subscribers_its_latest_event() {
+        let hub = hub(100);
+        assert!(hub.subscribe(&Topic::Presence, None).backlog.is_empty());
+        for sessions in 1..=3 {
+            hub.publish(&Topic::Presence, &json!({"sessions": sessions}), None, None)
+                .unwrap();
+        }
+        let sub = hub.subscribe(&Topic::Presence, None);
+        let latest: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
+        assert_eq!(latest, [3]);
+        assert!(!sub.recovered, "nothing was asked to be recovered");
+        // Streams are not states: a plain subscription starts with what comes next.
+        hub.publish(&Topic::Posts, &json!(1), None, None).unwrap();
+        assert!(hub.subscribe(&Topic::Posts, None).backlog.is_empty());
     }
 
     #[test]
