@@ -3,6 +3,12 @@
 use clap::Parser;
 use pulse::server::config::{Cli, Command};
 
+/// Events are allocated on tokio's workers and freed on the storage writer
+/// thread; glibc's allocator serialises that on its arena locks (see
+/// BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
