@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::model::{EngagementKind, NewPost};
+use crate::model::{CandleInterval, EngagementKind, NewPost};
 use crate::protocol::{StreamPosition, Topic};
 use crate::server::hub::{Hub, HubConfig};
 use crate::server::ingest::{now_ms, Ingest};
@@ -256,4 +256,68 @@ async fn a_full_database_refuses_writes_and_reports_unhealthy() {
         Err(crate::server::ingest::IngestError::Storage(_))
     ));
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[tokio::test]
+async fn many_updates_in_one_commit_store_each_candle_and_total_at_its_last_state() {
+    let path = temp_db("coalesce");
+    let now = now_ms();
+    let second = now - now.rem_euclid(1_000) - 5_000;
+    let (_hub, storage, ingest) = node(&path);
+    let post = ingest
+        .posts(
+            vec![NewPost {
+                author: "ann".into(),
+                text: "hello".into(),
+                ts: None,
+            }],
+            now,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    // Submitted without waiting, so the writer commits many of them together.
+    let prices: Vec<f64> = (0..300).map(|i| 100.0 + f64::from(i % 17) - 8.0).collect();
+    let mut pending = Vec::new();
+    for (i, price) in prices.iter().enumerate() {
+        let t = tick(*price, second + i as i64 % 1_000);
+        pending.push(ingest.submit_ticks(vec![t], now).unwrap());
+    }
+    let mut likes = Vec::new();
+    for _ in 0..120 {
+        let like = Engagement {
+            post_id: post.id,
+            kind: EngagementKind::Like,
+            delta: 1,
+            ts: now,
+        };
+        likes.push(ingest.submit_engagements(vec![like], now).unwrap());
+    }
+    for p in pending {
+        p.durable().await.unwrap();
+    }
+    for l in likes {
+        l.durable().await.unwrap();
+    }
+    let candles = storage
+        .candles(
+            "AAPL".into(),
+            CandleInterval::OneSecond,
+            Some(second),
+            Some(second),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(candles.len(), 1);
+    let c = &candles[0];
+    let max = prices.iter().cloned().fold(f64::MIN, f64::max);
+    let min = prices.iter().cloned().fold(f64::MAX, f64::min);
+    assert_eq!(
+        (c.open, c.high, c.low, c.close),
+        (prices[0], max, min, prices[299])
+    );
+    assert_eq!(c.volume, 2.0 * 300.0);
+    let (_, totals) = storage.posts(1, Some(post.id + 1)).await.unwrap().remove(0);
+    assert_eq!(totals.likes, 120);
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, Transaction};
 
-use crate::model::CandleInterval;
+use crate::analytics::engagement::Counts;
+use crate::model::{Candle, CandleInterval};
 
 use super::{Request, Retention, StorageError, WriteBatch};
 use crate::server::hub::Hub;
@@ -133,6 +134,7 @@ fn write_batches<'a>(
     tx: &Transaction<'_>,
     batches: impl Iterator<Item = &'a WriteBatch>,
 ) -> Result<(), rusqlite::Error> {
+    let batches: Vec<&WriteBatch> = batches.collect();
     let mut insert_tick =
         tx.prepare_cached("INSERT INTO ticks (symbol, price, volume, ts) VALUES (?1, ?2, ?3, ?4)")?;
     let mut upsert_candle = tx.prepare_cached(
@@ -155,22 +157,22 @@ fn write_batches<'a>(
         "INSERT OR REPLACE INTO events (topic, \"offset\", body, conflation_key, source_ts)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    // A candle changes with every tick and a post's totals with every
+    // reaction: only their last state in this commit is written.
+    let mut candles: HashMap<(&str, CandleInterval, i64), &Candle> = HashMap::new();
+    let mut totals: HashMap<u64, &Counts> = HashMap::new();
+    for batch in &batches {
+        for c in &batch.candles {
+            candles.insert((c.symbol.as_str(), c.interval, c.start), c);
+        }
+        for (event, counts) in &batch.engagement {
+            totals.insert(event.post_id, counts);
+        }
+    }
     let mut topics: HashMap<&str, (&str, u64)> = HashMap::new();
-    for batch in batches {
+    for batch in &batches {
         for tick in &batch.ticks {
             insert_tick.execute(params![tick.symbol, tick.price, tick.volume, tick.ts])?;
-        }
-        for c in &batch.candles {
-            upsert_candle.execute(params![
-                c.symbol,
-                interval_name(c.interval),
-                c.start,
-                c.open,
-                c.high,
-                c.low,
-                c.close,
-                c.volume
-            ])?;
         }
         for post in &batch.posts {
             let s = post.sentiment;
@@ -188,7 +190,7 @@ fn write_batches<'a>(
                 symbols
             ])?;
         }
-        for (event, totals) in &batch.engagement {
+        for (event, _) in &batch.engagement {
             let kind = serde_json::to_value(event.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -198,12 +200,6 @@ fn write_batches<'a>(
                 kind,
                 event.delta,
                 event.ts
-            ])?;
-            update_totals.execute(params![
-                event.post_id as i64,
-                totals.likes,
-                totals.shares,
-                totals.comments
             ])?;
         }
         for prepared in &batch.events {
@@ -220,6 +216,27 @@ fn write_batches<'a>(
                 .or_insert((prepared.epoch(), 0));
             entry.1 = entry.1.max(event.offset);
         }
+    }
+    // Posts are inserted above, so totals of a post created in this commit land too.
+    for (post_id, counts) in totals {
+        update_totals.execute(params![
+            post_id as i64,
+            counts.likes,
+            counts.shares,
+            counts.comments
+        ])?;
+    }
+    for c in candles.into_values() {
+        upsert_candle.execute(params![
+            c.symbol,
+            interval_name(c.interval),
+            c.start,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume
+        ])?;
     }
     let mut upsert_topic = tx.prepare_cached(
         "INSERT INTO topics (topic, epoch, last_offset) VALUES (?1, ?2, ?3)
