@@ -363,25 +363,31 @@ async fn connect_subscriber(url: &str, topic: &str) -> Result<(Ws, u64)> {
     Ok((ws, offset))
 }
 
-async fn subscriber(
+/// What every subscriber connects to and how.
+struct SubscriberPlan {
     url: Arc<str>,
     topic: Arc<str>,
     attempts: u32,
-    permits: Arc<Semaphore>,
+    /// Bounds how many connect at the same time.
+    permits: Semaphore,
+    quickack: bool,
+}
+
+async fn subscriber(
+    plan: Arc<SubscriberPlan>,
     shared: Arc<Shared>,
     ready: mpsc::UnboundedSender<Result<(), String>>,
     mut stop: watch::Receiver<bool>,
-    quickack: bool,
 ) -> Option<SubStats> {
     let connected = {
-        let _permit = permits.acquire().await.ok()?;
+        let _permit = plan.permits.acquire().await.ok()?;
         let mut last_error = String::new();
         let mut connected = None;
-        for attempt in 1..=attempts.max(1) {
+        for attempt in 1..=plan.attempts.max(1) {
             if *stop.borrow() {
                 break;
             }
-            match connect_subscriber(&url, &topic).await {
+            match connect_subscriber(&plan.url, &plan.topic).await {
                 Ok(ok) => {
                     connected = Some(ok);
                     break;
@@ -415,7 +421,7 @@ async fn subscriber(
             message = ws.next() => message,
             _ = &mut stop_signal => break,
         };
-        if quickack {
+        if plan.quickack {
             // Diagnostic: ACK at once instead of delaying the ACK, which
             // hides Nagle stalls of a sender without TCP_NODELAY. The flag is
             // not sticky in Linux, so it is set again after every read.
@@ -741,23 +747,23 @@ async fn run(args: Args) -> Result<()> {
     });
 
     // Connect the subscribers.
-    let url: Arc<str> = args.url.as_str().into();
-    let topic: Arc<str> = args.topic.as_str().into();
-    let permits = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let plan = Arc::new(SubscriberPlan {
+        url: args.url.as_str().into(),
+        topic: args.topic.as_str().into(),
+        attempts: args.connect_attempts,
+        permits: Semaphore::new(args.connect_concurrency.max(1)),
+        quickack: args.quickack,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let connect_start = Instant::now();
     let mut tasks = Vec::with_capacity(args.subscribers);
     for _ in 0..args.subscribers {
         tasks.push(tokio::spawn(subscriber(
-            Arc::clone(&url),
-            Arc::clone(&topic),
-            args.connect_attempts,
-            Arc::clone(&permits),
+            Arc::clone(&plan),
             Arc::clone(&shared),
             ready_tx.clone(),
             stop_rx.clone(),
-            args.quickack,
         )));
     }
     drop(ready_tx);
@@ -853,7 +859,7 @@ async fn run(args: Args) -> Result<()> {
     let mut publishers_tasks = Vec::new();
     for share in &per_publisher {
         publishers_tasks.push(tokio::spawn(publisher(
-            Arc::clone(&url),
+            Arc::clone(&plan.url),
             args.token.clone(),
             symbol.clone(),
             args.rate / args.publishers as f64,
