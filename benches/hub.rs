@@ -122,11 +122,7 @@ impl Drop for Fixture {
 }
 
 fn fan_out(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     let mut group = c.benchmark_group("hub_fan_out");
     group.sample_size(20);
     for subscribers in [100u64, 1_000, 10_000] {
@@ -142,11 +138,7 @@ fn fan_out(c: &mut Criterion) {
 
 /// Publishing with nobody subscribed: encoding, offset, history.
 fn publish(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     let hub = enter(&runtime, || Hub::new(HubConfig::default(), "bench"));
     let key: Arc<str> = Arc::from("AAPL");
     let tick =
@@ -162,6 +154,15 @@ fn publish(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Two workers, like the machine the figures are taken on.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// Runs `f` inside the runtime (the hub spawns its flusher tasks there).
