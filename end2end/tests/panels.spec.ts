@@ -95,17 +95,27 @@ test('active users rise when a second page opens and fall when it closes', async
 test('compose: preview follows the text, empty posts are refused, posts reach other pages', async ({ page, browser }) => {
   const problems = watchForProblems(page);
   const submits: string[] = [];
+  const dataRequests: string[] = [];
   page.on('request', (req) => {
     if (req.url().includes('/rpc/submit_post')) submits.push(req.url());
+    if (req.url().includes('/rpc/sentiment_data')) dataRequests.push(req.url());
   });
   await openLive(page);
   const text = page.getByLabel('Post', { exact: true });
   const label = page.getByTestId('preview-label');
 
+  // The analyzer's word lists are not in the WASM; the page asks for them
+  // once, when the compose box is first used.
+  const wasm = Buffer.from(await (await page.request.get('/pkg/pulse.wasm')).body());
+  expect(wasm.length).toBeGreaterThan(100_000);
+  expect(wasm.includes('%-)\t-1.5\n')).toBe(false);
+  expect(dataRequests).toEqual([]);
   await text.fill('I love this, what a fantastic and amazing rally!');
   await expect(label).toHaveText('positive');
+  expect(dataRequests).toHaveLength(1);
   await text.fill('Terrible, awful crash. I hate this horrible loss.');
   await expect(label).toHaveText('negative');
+  expect(dataRequests).toHaveLength(1);
 
   // Empty text: an error next to the field, nothing sent.
   await page.getByLabel('Name').fill('e2e');

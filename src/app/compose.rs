@@ -1,10 +1,13 @@
 //! Compose box: author and text, a sentiment preview computed in the browser
 //! by the same analyzer the server uses, and submission through a server function.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::sentiment::SentimentAnalyzer;
+use crate::analytics::sentiment::{Extensions, LexiconData, SentimentAnalyzer};
 use crate::app::rpc_error::RpcError;
 use crate::model::{NewPost, Sentiment, ValidationError, MAX_AUTHOR_CHARS, MAX_POST_CHARS};
 
@@ -66,8 +69,43 @@ pub fn validate_draft(author: &str, text: &str) -> FieldErrors {
 }
 
 /// Sentiment preview; `None` until there is text.
-pub fn preview(text: &str) -> Option<Sentiment> {
-    (!text.trim().is_empty()).then(|| SentimentAnalyzer::global().analyze(text))
+pub fn preview(analyzer: &SentimentAnalyzer, text: &str) -> Option<Sentiment> {
+    (!text.trim().is_empty()).then(|| analyzer.analyze(text))
+}
+
+/// The analyzer's data files, for the browser's preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentimentData {
+    pub valence_tsv: String,
+    pub emoji_tsv: String,
+}
+
+impl SentimentData {
+    pub fn analyzer(&self) -> SentimentAnalyzer {
+        let data = LexiconData {
+            valence_tsv: &self.valence_tsv,
+            emoji_tsv: &self.emoji_tsv,
+        };
+        SentimentAnalyzer::from_data(data, Extensions::RECOMMENDED)
+    }
+}
+
+/// The same data the server scores with. The browser asks for it when the
+/// compose box is first used, so it is not part of the WASM every visitor
+/// downloads (~41 KB gzipped); a GET, so HTTP caches keep it.
+#[server(prefix = "/rpc", endpoint = "sentiment_data", input = GetUrl)]
+pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
+    use crate::analytics::sentiment::EMBEDDED_LEXICON;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("public, max-age=86400"),
+        );
+    }
+    Ok(SentimentData {
+        valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),
+        emoji_tsv: EMBEDDED_LEXICON.emoji_tsv.to_owned(),
+    })
 }
 
 /// Posts for everyone. A rejected field (the same rules the browser checks
@@ -103,7 +141,27 @@ pub fn ComposePanel() -> impl IntoView {
     let errors = RwSignal::new(FieldErrors::default());
     let status = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
-    let scored = Memo::new(move |_| text.with(|t| preview(t)));
+    // The analyzer for the preview, built once its data has arrived.
+    let analyzer = RwSignal::new(None::<Arc<SentimentAnalyzer>>);
+    let requested = StoredValue::new(false);
+    let load_analyzer = move || {
+        if requested.get_value() {
+            return;
+        }
+        requested.set_value(true);
+        leptos::task::spawn_local(async move {
+            match load_sentiment_data().await {
+                Ok(data) => analyzer.set(Some(Arc::new(data.analyzer()))),
+                Err(e) => {
+                    requested.set_value(false);
+                    status.set(Some(format!("No sentiment preview: {e}")));
+                }
+            }
+        });
+    };
+    let scored = Memo::new(move |_| {
+        analyzer.with(|a| a.as_ref().and_then(|a| text.with(|t| preview(a, t))))
+    });
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -138,7 +196,11 @@ pub fn ComposePanel() -> impl IntoView {
         });
     };
 
-    let preview_label = move || scored.get().map_or("neutral", |s| s.label.as_str());
+    let preview_label = move || match scored.get() {
+        Some(s) => s.label.as_str(),
+        None if analyzer.with(Option::is_none) && text.with(|t| !t.trim().is_empty()) => "loading",
+        None => "neutral",
+    };
     view! {
         <section class="panel compose-panel" aria-labelledby="compose-heading" data-testid="compose">
             <div class="panel-head">
@@ -172,7 +234,11 @@ pub fn ComposePanel() -> impl IntoView {
                         maxlength=MAX_POST_CHARS.to_string()
                         placeholder="What's moving? Use $AAPL to tag a symbol."
                         prop:value=move || text.get()
-                        on:input=move |ev| text.set(event_target_value(&ev))
+                        on:focus=move |_| load_analyzer()
+                        on:input=move |ev| {
+                            load_analyzer();
+                            text.set(event_target_value(&ev));
+                        }
                         aria-invalid=move || errors.with(|e| e.text.is_some()).to_string()
                         aria-describedby="compose-text-error compose-preview"
                     ></textarea>
@@ -218,14 +284,30 @@ mod tests {
     }
 
     #[test]
-    fn preview_scores_with_the_shared_analyzer() {
-        assert_eq!(preview("  "), None);
+    fn preview_scores_like_the_server_with_the_data_it_sends() {
+        use crate::analytics::sentiment::EMBEDDED_LEXICON;
+        let sent = SentimentData {
+            valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),
+            emoji_tsv: EMBEDDED_LEXICON.emoji_tsv.to_owned(),
+        };
+        let browser = sent.analyzer();
+        assert_eq!(preview(&browser, "  "), None);
+        for text in [
+            "I love this, amazing gains!",
+            "Terrible, awful crash. I hate it.",
+            "$TSLA to the moon 🚀 but not without risk",
+            "kind of meh, at least it's not a dump",
+        ] {
+            assert_eq!(
+                preview(&browser, text),
+                Some(SentimentAnalyzer::global().analyze(text)),
+                "{text}"
+            );
+        }
         assert_eq!(
-            preview("I love this, amazing gains!").unwrap().label,
-            SentimentLabel::Positive
-        );
-        assert_eq!(
-            preview("Terrible, awful crash. I hate it.").unwrap().label,
+            preview(&browser, "Terrible, awful crash. I hate it.")
+                .unwrap()
+                .label,
             SentimentLabel::Negative
         );
     }

@@ -6,20 +6,31 @@
 
 use rustc_hash::FxHashMap;
 
-/// `token<TAB>mean valence`, generated from `vader_lexicon.txt` (see
-/// `tests::generate_compact_data`). Embedding the raw file would cost 434 KB.
-const LEXICON_TSV: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/data/sentiment/lexicon.tsv"
-));
+/// The analyzer's data files. The server embeds them; the browser loads
+/// them when the compose box first needs them, so they are not in the WASM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LexiconData<'a> {
+    /// `token<TAB>mean valence`, generated from `vader_lexicon.txt` (see
+    /// `tests::generate_compact_data`). The raw file would be 434 KB.
+    pub valence_tsv: &'a str,
+    /// `emoji<TAB>description` for the single-code-point emoji of
+    /// `emoji_utf8_lexicon.txt`: VADER looks emoji up one code point at a
+    /// time, so multi-code-point entries can never match and are left out.
+    pub emoji_tsv: &'a str,
+}
 
-/// `emoji<TAB>description` for the single-code-point emoji of
-/// `emoji_utf8_lexicon.txt`: VADER looks emoji up one code point at a time, so
-/// multi-code-point entries can never match and are left out.
-const EMOJI_TSV: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/data/sentiment/emoji.tsv"
-));
+/// The data compiled into the server (and every non-browser build).
+#[cfg(not(feature = "hydrate"))]
+pub const EMBEDDED: LexiconData<'static> = LexiconData {
+    valence_tsv: include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sentiment/lexicon.tsv"
+    )),
+    emoji_tsv: include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sentiment/emoji.tsv"
+    )),
+};
 
 /// Scalar added or subtracted by a booster ("very") or dampener ("kinda").
 pub(crate) const B_INCR: f64 = 0.293;
@@ -415,11 +426,11 @@ impl Lexicon {
     /// extra contrastive conjunctions, `phrases` the multi-word phrases
     /// (VADER's own unreachable multi-word lexicon entries and, with `market`,
     /// the market phrases).
-    pub fn build(market: bool, contrast: bool, phrases: bool) -> Self {
+    pub fn build(data: LexiconData<'_>, market: bool, contrast: bool, phrases: bool) -> Self {
         let mut lex = Lexicon::default();
         lex.words.reserve(8_000);
         let mut phrase_list: Vec<(&str, f64)> = Vec::new();
-        for line in LEXICON_TSV.lines() {
+        for line in data.valence_tsv.lines() {
             let mut parts = line.split('\t');
             let (Some(token), Some(value)) = (parts.next(), parts.next()) else {
                 continue;
@@ -493,7 +504,7 @@ impl Lexicon {
                 lex.phrases.push(Phrase { words, valence });
             }
         }
-        for line in EMOJI_TSV.lines() {
+        for line in data.emoji_tsv.lines() {
             let mut parts = line.split('\t');
             let (Some(e), Some(desc)) = (parts.next(), parts.next()) else {
                 continue;
@@ -556,7 +567,7 @@ mod tests {
 
     #[test]
     fn tables_are_loaded() {
-        let lex = Lexicon::build(false, false, false);
+        let lex = Lexicon::build(EMBEDDED, false, false, false);
         assert!(lex.words.len() > 7_000);
         assert_eq!(lex.get("good").map(|e| e.valence), Some(1.9));
         assert_eq!(lex.get(":)").map(|e| e.valence), Some(2.0));
@@ -564,7 +575,7 @@ mod tests {
             .get("bullish")
             .is_none_or(|e| e.flags & flag::HAS_VALENCE == 0));
         assert!(lex.emoji.len() > 1_000);
-        let market = Lexicon::build(true, false, true);
+        let market = Lexicon::build(EMBEDDED, true, false, true);
         assert_eq!(market.get("bullish").map(|e| e.valence), Some(2.0));
         // VADER's own value wins over the market table.
         assert_eq!(market.get("crash").map(|e| e.valence), Some(-1.7));

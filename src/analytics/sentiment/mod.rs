@@ -22,10 +22,14 @@ pub mod eval;
 mod tests;
 
 use std::cell::RefCell;
+#[cfg(not(feature = "hydrate"))]
 use std::sync::OnceLock;
 
 use crate::model::Sentiment;
 use lexicon::Lexicon;
+pub use lexicon::LexiconData;
+#[cfg(not(feature = "hydrate"))]
+pub use lexicon::EMBEDDED as EMBEDDED_LEXICON;
 use tokenize::Scratch;
 
 pub use symbols::mentioned_symbols;
@@ -116,25 +120,34 @@ thread_local! {
 }
 
 impl SentimentAnalyzer {
+    /// An analyzer built from `data` (the browser's copy, loaded on demand).
+    pub fn from_data(data: LexiconData<'_>, ext: Extensions) -> Self {
+        Self {
+            lex: Lexicon::build(data, ext.market_lexicon, ext.contrast_words, ext.phrases),
+            ext,
+        }
+    }
+
     /// The analyzer with the recommended extensions, built from the embedded data.
+    #[cfg(not(feature = "hydrate"))]
     pub fn new() -> Self {
         Self::with_extensions(Extensions::RECOMMENDED)
     }
 
     /// Plain VADER 3.3.2 behaviour (for comparison and the reference tests).
+    #[cfg(not(feature = "hydrate"))]
     pub fn vader() -> Self {
         Self::with_extensions(Extensions::NONE)
     }
 
     /// An analyzer with a chosen set of extensions.
+    #[cfg(not(feature = "hydrate"))]
     pub fn with_extensions(ext: Extensions) -> Self {
-        Self {
-            lex: Lexicon::build(ext.market_lexicon, ext.contrast_words, ext.phrases),
-            ext,
-        }
+        Self::from_data(lexicon::EMBEDDED, ext)
     }
 
     /// The process-wide analyzer (built on first use).
+    #[cfg(not(feature = "hydrate"))]
     pub fn global() -> &'static SentimentAnalyzer {
         static GLOBAL: OnceLock<SentimentAnalyzer> = OnceLock::new();
         GLOBAL.get_or_init(SentimentAnalyzer::new)
@@ -160,6 +173,7 @@ impl SentimentAnalyzer {
     }
 }
 
+#[cfg(not(feature = "hydrate"))]
 impl Default for SentimentAnalyzer {
     fn default() -> Self {
         Self::new()

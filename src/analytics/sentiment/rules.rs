@@ -313,7 +313,12 @@ mod tests {
     #[test]
     fn but_check_is_positional() {
         let ext = Extensions::NONE;
-        let lex = super::super::lexicon::Lexicon::build(false, false, false);
+        let lex = super::super::lexicon::Lexicon::build(
+            super::super::lexicon::EMBEDDED,
+            false,
+            false,
+            false,
+        );
         let mut scratch = Scratch::default();
         super::super::tokenize::tokenize("good but good", &lex, &ext, &mut scratch);
         let mut s = vec![1.9, 0.0, 1.9];
