@@ -2,7 +2,7 @@
 //! backoff and jitter, and gap-free resume through the protocol's `since`.
 //!
 //! The protocol bookkeeping ([`LiveSession`], [`Backoff`]) is plain Rust and
-//! unit-tested natively; only [`connect`] touches the browser.
+//! unit-tested natively; only `browser::connect` (hydrate builds) touches the browser.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
