@@ -208,9 +208,14 @@ async fn presence_counts_dashboard_sessions_up_and_down() {
     // A late subscriber is handed the current count at once.
     let mut late = connect(&server).await;
     send(&mut late, r#"{"op":"subscribe","topics":["presence"]}"#).await;
-    assert_eq!(recv(&mut late).await["op"], "subscribed");
+    let subscribed = recv(&mut late).await;
+    assert_eq!(subscribed["op"], "subscribed");
     let current = recv(&mut late).await;
     assert_eq!(sessions(&current), Some(json!(2)), "{current}");
+    // Announced as the position just before it, so a client that drops
+    // events at or below its position keeps this one.
+    let offset = events(&current)[0]["offset"].as_u64().expect("an offset");
+    assert_eq!(subscribed["offset"].as_u64(), Some(offset - 1));
     drop(late);
 
     drop(b);

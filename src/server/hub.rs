@@ -157,7 +157,9 @@ impl From<Published> for StreamPosition {
 pub struct Subscription {
     pub topic: Arc<str>,
     pub epoch: Arc<str>,
-    /// Offset of the last event the subscriber will have after `backlog`.
+    /// Where the subscriber stands before the live feed: after `backlog`
+    /// when it recovers with `since`; on a state topic subscribed without
+    /// `since`, just before the latest event, which is the backlog.
     pub offset: u64,
     pub recovered: bool,
     pub backlog: Vec<Arc<Event>>,
@@ -173,6 +175,8 @@ struct TopicState {
     /// Offset of the newest event already handed to the broadcast channel.
     flushed_offset: u64,
     history: VecDeque<Arc<Event>>,
+    /// The newest released event of a state topic (kept even without history).
+    latest: Option<Arc<Event>>,
     pending: Vec<Arc<Event>>,
     last_flush: Option<Instant>,
 }
@@ -254,6 +258,7 @@ impl Hub {
                     last_offset: 0,
                     flushed_offset: 0,
                     history: VecDeque::new(),
+                    latest: None,
                     pending: Vec::new(),
                     last_flush: None,
                 }),
@@ -276,6 +281,9 @@ impl Hub {
         state.flushed_offset = last_offset;
         let keep = history.len().saturating_sub(self.config.history_len);
         state.history = history.into_iter().skip(keep).map(Arc::new).collect();
+        if channel.replays_latest {
+            state.latest = state.history.back().cloned();
+        }
     }
 
     /// Publishes `data` on `topic` at once; returns the event's position.
@@ -346,6 +354,9 @@ impl Hub {
                 }
                 state.history.push_back(Arc::clone(&event));
             }
+            if channel.replays_latest {
+                state.latest = Some(Arc::clone(&event));
+            }
             state.pending.push(event);
             channel.stats.published.fetch_add(1, Relaxed);
             drop(state);
@@ -366,7 +377,7 @@ impl Hub {
         let current = state.flushed_offset;
         let (recovered, backlog) = match since {
             None if channel.replays_latest => {
-                let latest = state.history.back().filter(|e| e.offset <= current);
+                let latest = state.latest.as_ref().filter(|e| e.offset <= current);
                 (true, latest.cloned().into_iter().collect())
             }
             None => (true, Vec::new()),
@@ -395,10 +406,17 @@ impl Hub {
             Some(position) if recovered && position.offset > current => position.offset,
             _ => 0,
         };
+        // A replayed state is announced like a live event: the subscriber
+        // stands just before it, so clients that drop what they already have
+        // keep it.
+        let offset = match (since, backlog.first()) {
+            (None, Some(latest)) => latest.offset - 1,
+            _ => current.max(skip_through),
+        };
         Subscription {
             topic: Arc::clone(&channel.name),
             epoch: Arc::clone(&channel.epoch),
-            offset: current.max(skip_through),
+            offset,
             skip_through,
             recovered: recovered && since.is_some(),
             backlog,
@@ -581,19 +599,30 @@ mod tests {
 
     #[tokio::test]
     async fn a_state_topic_hands_new_subscribers_its_latest_event() {
-        let hub = hub(100);
-        assert!(hub.subscribe(&Topic::Presence, None).backlog.is_empty());
+        let states = hub(100);
+        assert!(states.subscribe(&Topic::Presence, None).backlog.is_empty());
         for sessions in 1..=3 {
-            hub.publish(&Topic::Presence, &json!({"sessions": sessions}), None, None)
+            states
+                .publish(&Topic::Presence, &json!({"sessions": sessions}), None, None)
                 .unwrap();
         }
-        let sub = hub.subscribe(&Topic::Presence, None);
+        let sub = states.subscribe(&Topic::Presence, None);
         let latest: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
         assert_eq!(latest, [3]);
+        assert_eq!(sub.offset, 2, "announced just before the replayed state");
         assert!(!sub.recovered, "nothing was asked to be recovered");
         // Streams are not states: a plain subscription starts with what comes next.
-        hub.publish(&Topic::Posts, &json!(1), None, None).unwrap();
-        assert!(hub.subscribe(&Topic::Posts, None).backlog.is_empty());
+        states
+            .publish(&Topic::Posts, &json!(1), None, None)
+            .unwrap();
+        assert!(states.subscribe(&Topic::Posts, None).backlog.is_empty());
+        // The state does not depend on keeping a history.
+        let without_history = hub(0);
+        without_history
+            .publish(&Topic::Presence, &json!({"sessions": 1}), None, None)
+            .unwrap();
+        let sub = without_history.subscribe(&Topic::Presence, None);
+        assert_eq!((sub.offset, sub.backlog.len()), (0, 1));
     }
 
     #[test]

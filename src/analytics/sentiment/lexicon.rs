@@ -19,8 +19,8 @@ pub struct LexiconData<'a> {
     pub emoji_tsv: &'a str,
 }
 
-/// The data compiled into the server (and every non-browser build).
-#[cfg(not(feature = "hydrate"))]
+/// The data compiled into the server (every build but the browser's alone).
+#[cfg(any(feature = "ssr", not(feature = "hydrate")))]
 pub const EMBEDDED: LexiconData<'static> = LexiconData {
     valence_tsv: include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -22,13 +22,13 @@ pub mod eval;
 mod tests;
 
 use std::cell::RefCell;
-#[cfg(not(feature = "hydrate"))]
+#[cfg(any(feature = "ssr", not(feature = "hydrate")))]
 use std::sync::OnceLock;
 
 use crate::model::Sentiment;
 use lexicon::Lexicon;
 pub use lexicon::LexiconData;
-#[cfg(not(feature = "hydrate"))]
+#[cfg(any(feature = "ssr", not(feature = "hydrate")))]
 pub use lexicon::EMBEDDED as EMBEDDED_LEXICON;
 use tokenize::Scratch;
 
@@ -129,25 +129,25 @@ impl SentimentAnalyzer {
     }
 
     /// The analyzer with the recommended extensions, built from the embedded data.
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(any(feature = "ssr", not(feature = "hydrate")))]
     pub fn new() -> Self {
         Self::with_extensions(Extensions::RECOMMENDED)
     }
 
     /// Plain VADER 3.3.2 behaviour (for comparison and the reference tests).
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(any(feature = "ssr", not(feature = "hydrate")))]
     pub fn vader() -> Self {
         Self::with_extensions(Extensions::NONE)
     }
 
     /// An analyzer with a chosen set of extensions.
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(any(feature = "ssr", not(feature = "hydrate")))]
     pub fn with_extensions(ext: Extensions) -> Self {
         Self::from_data(lexicon::EMBEDDED, ext)
     }
 
     /// The process-wide analyzer (built on first use).
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(any(feature = "ssr", not(feature = "hydrate")))]
     pub fn global() -> &'static SentimentAnalyzer {
         static GLOBAL: OnceLock<SentimentAnalyzer> = OnceLock::new();
         GLOBAL.get_or_init(SentimentAnalyzer::new)
@@ -173,7 +173,7 @@ impl SentimentAnalyzer {
     }
 }
 
-#[cfg(not(feature = "hydrate"))]
+#[cfg(any(feature = "ssr", not(feature = "hydrate")))]
 impl Default for SentimentAnalyzer {
     fn default() -> Self {
         Self::new()
