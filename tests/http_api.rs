@@ -430,13 +430,26 @@ async fn responses_are_gzipped_for_clients_that_accept_it() {
     assert!(snapshot["positions"].is_object(), "{snapshot}");
     assert!(body.len() < plain_body.len(), "gzip made it smaller");
 
-    // The page itself, too; WebSocket upgrades are untouched (the other tests use them).
+    // The page itself, too.
     let (head, _) = get_raw(&server, "/", "Accept-Encoding: gzip\r\n").await;
     assert!(
         head.starts_with("http/1.1 200") && head.contains("content-encoding: gzip"),
         "{head}"
     );
-    let mut client = connect(&server).await;
+
+    // A WebSocket upgrade from a client that accepts gzip is left alone.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/ws", server.addr())
+        .into_client_request()
+        .expect("a request");
+    request
+        .headers_mut()
+        .insert("Accept-Encoding", "gzip".parse().expect("a header value"));
+    let (mut client, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrades");
+    assert_eq!(response.status(), 101);
+    assert!(response.headers().get("content-encoding").is_none());
     send(&mut client, r#"{"op":"ping","id":1}"#).await;
     assert_eq!(recv(&mut client).await["op"], "pong");
     server.shutdown().await.ok();

@@ -104,3 +104,36 @@ async fn history_reads_refuse_bad_arguments_with_400_or_404() {
     assert!(body.is_array());
     server.shutdown().await.ok();
 }
+
+#[tokio::test]
+async fn a_plain_form_post_keeps_its_redirect_and_an_unreadable_body_is_a_400() {
+    let server = start(|_| {}).await;
+    // Without script, a form posts with Accept: text/html and expects to be
+    // sent back to the page, whatever happened.
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/rpc/submit_post",
+        &[
+            FORM,
+            ("Accept", "text/html"),
+            ("Referer", "http://localhost/"),
+        ],
+        b"author=ann&text=+",
+    )
+    .await;
+    assert_eq!(status, 302);
+
+    let (status, body) = call_bytes(&server, "submit_post", b"author=ann&text=\xff\xfe").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid");
+    server.shutdown().await.ok();
+}
+
+async fn call_bytes(
+    server: &pulse::server::RunningServer,
+    name: &str,
+    form: &[u8],
+) -> (u16, Value) {
+    http(server, "POST", &format!("/rpc/{name}"), &[FORM], form).await
+}

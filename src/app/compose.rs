@@ -92,14 +92,15 @@ impl SentimentData {
 
 /// The same data the server scores with. The browser asks for it when the
 /// compose box is first used, so it is not part of the WASM every visitor
-/// downloads (~41 KB gzipped); a GET, so HTTP caches keep it.
+/// downloads (~41 KB gzipped). Revalidated on every use (`no-cache`): the
+/// URL does not change when a deploy changes the data.
 #[server(prefix = "/rpc", endpoint = "sentiment_data", input = GetUrl)]
 pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
     use crate::analytics::sentiment::EMBEDDED_LEXICON;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.insert_header(
             axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("public, max-age=86400"),
+            axum::http::HeaderValue::from_static("no-cache"),
         );
     }
     Ok(SentimentData {

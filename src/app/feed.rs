@@ -22,8 +22,11 @@ pub struct FeedState {
     /// Newest (highest id) first.
     pub posts: Vec<FeedPost>,
     /// How many posts are kept: [`FEED_WINDOW`], more once older posts were
-    /// loaded (up to [`MAX_FEED`]).
+    /// loaded or while they load (up to [`MAX_FEED`]).
     pub capacity: usize,
+    /// Older posts were loaded: live posts now grow the window instead of
+    /// pushing out what the reader asked for.
+    pub kept_older: bool,
     /// The `before` of the older page being loaded. While it is in flight
     /// live posts grow the window instead of evicting the oldest post, so the
     /// page joins up with what is shown and the feed never gets a hole.
@@ -43,6 +46,7 @@ impl FeedState {
         Self {
             posts,
             capacity: FEED_WINDOW,
+            kept_older: false,
             loading_before: None,
         }
     }
@@ -75,6 +79,11 @@ impl FeedState {
             return;
         }
         self.loading_before = None;
+        if older.is_empty() {
+            self.settle();
+            return;
+        }
+        self.kept_older = true;
         self.capacity = (self.capacity + older.len()).min(MAX_FEED);
         for post in older {
             self.apply_post(post);
@@ -85,6 +94,16 @@ impl FeedState {
     pub fn abandon_older(&mut self, before: u64) {
         if self.loading_before == Some(before) {
             self.loading_before = None;
+            self.settle();
+        }
+    }
+
+    /// Back to the live window when nothing older is kept (the window may
+    /// have grown while a page was loading).
+    fn settle(&mut self) {
+        if !self.kept_older {
+            self.capacity = FEED_WINDOW;
+            self.posts.truncate(FEED_WINDOW);
         }
     }
 
@@ -103,7 +122,7 @@ impl FeedState {
         }
         // Once older posts were asked for, live posts grow the window rather
         // than push out what the reader loaded (or is loading) below.
-        let expanded = self.loading_before.is_some() || self.capacity > FEED_WINDOW;
+        let expanded = self.loading_before.is_some() || self.kept_older;
         if expanded && self.posts.len() > self.capacity {
             self.capacity = (self.capacity + 1).min(MAX_FEED);
         }
@@ -385,6 +404,32 @@ mod tests {
         let before = feed.begin_older().unwrap();
         feed.abandon_older(before);
         assert_eq!(feed.begin_older(), Some(100));
+    }
+
+    #[test]
+    fn a_load_that_brings_nothing_leaves_the_live_window_as_it_was() {
+        for failed in [true, false] {
+            let mut feed = FeedState::new((100..140).map(post).collect());
+            let before = feed.begin_older().unwrap();
+            // Live posts while loading grow the window...
+            feed.apply_post(post(500));
+            feed.apply_post(post(501));
+            assert_eq!(feed.posts.len(), FEED_WINDOW + 2);
+            // ...but a failed or empty page keeps nothing older: back to the window.
+            if failed {
+                feed.abandon_older(before);
+            } else {
+                feed.append_older(before, Vec::new());
+            }
+            assert_eq!(feed.posts.len(), FEED_WINDOW);
+            assert_eq!(feed.posts[0].post.id, 501);
+            feed.apply_post(post(502));
+            assert_eq!(
+                feed.posts.len(),
+                FEED_WINDOW,
+                "live posts push out the oldest again"
+            );
+        }
     }
 
     #[test]

@@ -59,10 +59,14 @@ impl FromServerFnError for RpcError {
 
     fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
         match error {
-            // Arguments the server could not read are the caller's mistake.
+            // Arguments the server could not read are the caller's mistake
+            // (on the server, a body that does not decode is one too; in the
+            // browser the same variant means a reply it could not read).
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::invalid(None, error.to_string())
             }
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => Self::invalid(None, error.to_string()),
             other => Self::internal(other.to_string()),
         }
     }
@@ -71,7 +75,9 @@ impl FromServerFnError for RpcError {
     /// the response gets its status and content type.
     fn ser(&self) -> Bytes {
         #[cfg(feature = "ssr")]
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+            .filter(|_| !from_plain_form())
+        {
             use axum::http::{header, HeaderValue, StatusCode};
             response.set_status(
                 StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -85,6 +91,19 @@ impl FromServerFnError for RpcError {
             .map(Bytes::from)
             .unwrap_or_else(|_| Bytes::from_static(br#"{"code":"internal","message":"error"}"#))
     }
+}
+
+/// A plain HTML form post (no script): server_fn answers it with a redirect
+/// back to the page carrying the error, which a status must not replace.
+#[cfg(feature = "ssr")]
+fn from_plain_form() -> bool {
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    })
 }
 
 /// The server's state, provided to every server function.

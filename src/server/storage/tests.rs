@@ -258,66 +258,81 @@ async fn a_full_database_refuses_writes_and_reports_unhealthy() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
-#[tokio::test]
-async fn many_updates_in_one_commit_store_each_candle_and_total_at_its_last_state() {
+#[test]
+fn one_commit_stores_each_candle_and_each_posts_totals_at_their_last_state() {
+    use crate::analytics::engagement::Counts;
+    use crate::model::{Candle, Post, Sentiment};
     let path = temp_db("coalesce");
-    let now = now_ms();
-    let second = now - now.rem_euclid(1_000) - 5_000;
-    let (_hub, storage, ingest) = node(&path);
-    let post = ingest
-        .posts(
-            vec![NewPost {
-                author: "ann".into(),
-                text: "hello".into(),
-                ts: None,
-            }],
-            now,
+    let mut conn = open_connection(&path, false).expect("opens");
+    migrate(&mut conn, &path).expect("migrates");
+    let candle = |interval, start, close: f64, volume| Candle {
+        symbol: "AAPL".into(),
+        interval,
+        start,
+        open: 10.0,
+        high: close.max(10.0),
+        low: close.min(10.0),
+        close,
+        volume,
+    };
+    let post = Post {
+        id: 7,
+        author: "ann".into(),
+        text: "hello".into(),
+        ts: 1_000,
+        sentiment: Sentiment::NEUTRAL,
+        symbols: vec![],
+    };
+    let like = |likes| {
+        (
+            Engagement {
+                post_id: 7,
+                kind: EngagementKind::Like,
+                delta: 1,
+                ts: 1_000,
+            },
+            Counts {
+                likes,
+                shares: 0,
+                comments: 0,
+            },
         )
-        .await
-        .unwrap()
-        .remove(0);
-    // Submitted without waiting, so the writer commits many of them together.
-    let prices: Vec<f64> = (0..300).map(|i| 100.0 + f64::from(i % 17) - 8.0).collect();
-    let mut pending = Vec::new();
-    for (i, price) in prices.iter().enumerate() {
-        let t = tick(*price, second + i as i64 % 1_000);
-        pending.push(ingest.submit_ticks(vec![t], now).unwrap());
-    }
-    let mut likes = Vec::new();
-    for _ in 0..120 {
-        let like = Engagement {
-            post_id: post.id,
-            kind: EngagementKind::Like,
-            delta: 1,
-            ts: now,
-        };
-        likes.push(ingest.submit_engagements(vec![like], now).unwrap());
-    }
-    for p in pending {
-        p.durable().await.unwrap();
-    }
-    for l in likes {
-        l.durable().await.unwrap();
-    }
-    let candles = storage
-        .candles(
-            "AAPL".into(),
-            CandleInterval::OneSecond,
-            Some(second),
-            Some(second),
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(candles.len(), 1);
-    let c = &candles[0];
-    let max = prices.iter().cloned().fold(f64::MIN, f64::max);
-    let min = prices.iter().cloned().fold(f64::MAX, f64::min);
+    };
+    let (s, m) = (CandleInterval::OneSecond, CandleInterval::OneMinute);
+    // One commit: a post created and liked twice, two states of the same 1 s
+    // candle and of the 1 min candle it belongs to, spread over three batches.
+    let batches = [
+        WriteBatch {
+            candles: vec![candle(s, 60_000, 11.0, 1.0), candle(m, 60_000, 11.0, 1.0)],
+            posts: vec![post],
+            engagement: vec![like(1)],
+            ..WriteBatch::default()
+        },
+        WriteBatch {
+            candles: vec![candle(s, 60_000, 12.0, 2.0), candle(m, 60_000, 12.0, 2.0)],
+            engagement: vec![like(2)],
+            ..WriteBatch::default()
+        },
+        WriteBatch {
+            candles: vec![candle(s, 61_000, 9.0, 1.0), candle(m, 60_000, 9.0, 3.0)],
+            ..WriteBatch::default()
+        },
+    ];
+    let tx = conn.transaction().expect("a transaction");
+    writer::write_batches(&tx, batches.iter()).expect("written");
+    tx.commit().expect("committed");
+
+    let seconds = read::candles(&conn, "AAPL", s, None, None, 10).expect("read");
     assert_eq!(
-        (c.open, c.high, c.low, c.close),
-        (prices[0], max, min, prices[299])
+        seconds,
+        vec![candle(s, 60_000, 12.0, 2.0), candle(s, 61_000, 9.0, 1.0)]
     );
-    assert_eq!(c.volume, 2.0 * 300.0);
-    let (_, totals) = storage.posts(1, Some(post.id + 1)).await.unwrap().remove(0);
-    assert_eq!(totals.likes, 120);
+    let minutes = read::candles(&conn, "AAPL", m, None, None, 10).expect("read");
+    assert_eq!(minutes, vec![candle(m, 60_000, 9.0, 3.0)]);
+    let (_, totals) = read::posts(&conn, 10, None).expect("read").remove(0);
+    assert_eq!(totals.likes, 2);
+    let engagement_rows: i64 = conn
+        .query_row("SELECT count(*) FROM engagement", [], |row| row.get(0))
+        .expect("counted");
+    assert_eq!(engagement_rows, 2, "every engagement event is kept");
 }

@@ -130,7 +130,7 @@ impl Writer {
     }
 }
 
-fn write_batches<'a>(
+pub(super) fn write_batches<'a>(
     tx: &Transaction<'_>,
     batches: impl Iterator<Item = &'a WriteBatch>,
 ) -> Result<(), rusqlite::Error> {
