@@ -59,14 +59,16 @@ impl FromServerFnError for RpcError {
 
     fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
         match error {
-            // Arguments the server could not read are the caller's mistake
-            // (on the server, a body that does not decode is one too; in the
-            // browser the same variant means a reply it could not read).
+            // Arguments the server could not read are the caller's mistake,
+            // and so is a request body that does not decode (elsewhere the
+            // same variant means a reply that could not be read).
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 Self::invalid(None, error.to_string())
             }
             #[cfg(feature = "ssr")]
-            ServerFnErrorErr::Deserialization(_) => Self::invalid(None, error.to_string()),
+            ServerFnErrorErr::Deserialization(_) if handling_request() => {
+                Self::invalid(None, error.to_string())
+            }
             other => Self::internal(other.to_string()),
         }
     }
@@ -91,6 +93,12 @@ impl FromServerFnError for RpcError {
             .map(Bytes::from)
             .unwrap_or_else(|_| Bytes::from_static(br#"{"code":"internal","message":"error"}"#))
     }
+}
+
+/// Whether this runs while the server answers a request.
+#[cfg(feature = "ssr")]
+fn handling_request() -> bool {
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some()
 }
 
 /// A plain HTML form post (no script): server_fn answers it with a redirect
