@@ -349,16 +349,12 @@ mod live {
 
         let mut subscriptions: Vec<Subscription> = positions
             .into_iter()
-            .map(|(topic, mut since)| {
-                if topic == "presence" {
-                    // Replay the last published count: the snapshot's count may be a
-                    // state the server never published (it only publishes changes).
-                    since.offset = since.offset.saturating_sub(1);
-                }
-                Subscription {
-                    topic,
-                    since: Some(since),
-                }
+            .map(|(topic, since)| Subscription {
+                // Presence is a state: subscribing without `since` brings the
+                // latest published count at once (the snapshot's count may be
+                // one the server never published; it publishes changes only).
+                since: (topic != "presence").then_some(since),
+                topic,
             })
             .collect();
         let price_position = panels
