@@ -166,6 +166,36 @@ pub const HEART: &str = "M12 21s-7.5-4.6-9.5-9.1C1.1 8.6 3.2 5 6.6 5c2 0 3.4 1.1
 pub const SHARE: &str = "M4 12v7a1 1 0 0 0 1 1h14a1 1 0 0 0 1-1v-7M12 3v12M7 8l5-5 5 5";
 pub const COMMENT: &str = "M4 5h16v11H9l-5 4z";
 
+/// Like or share a post for everyone; its count comes back on `engagement`.
+#[component]
+fn ReactButton(
+    id: u64,
+    kind: EngagementKind,
+    author: String,
+    count: Signal<i64>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let (class, verb, icon, testid) = match kind {
+        EngagementKind::Like => ("react like", "Like", HEART, "likes"),
+        EngagementKind::Share => ("react share", "Share", SHARE, "shares"),
+        EngagementKind::Comment => ("react comment", "Comment on", COMMENT, "comments"),
+    };
+    let react = move |_| {
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = react_to_post(id, kind).await {
+                error.set(Some(format!("Could not send your reaction: {e}")));
+            }
+        });
+    };
+    view! {
+        <button type="button" class=class aria-label=format!("{verb} post by {author}") on:click=react>
+            <Icon path=icon/>
+            <span class="count" data-testid=testid>{move || count.get()}</span>
+        </button>
+    }
+}
+
 /// A small outline icon (decorative; the button's label says what it does).
 #[component]
 pub fn Icon(path: &'static str) -> impl IntoView {
@@ -232,14 +262,6 @@ fn FeedItem(feed: RwSignal<FeedState>, id: u64, error: RwSignal<Option<String>>)
     let counts =
         Memo::new(move |_| feed.with(|f| f.get(id).map(|p| p.engagement).unwrap_or_default()));
     let label = post.sentiment.label.as_str();
-    let react = move |kind: EngagementKind| {
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            if let Err(e) = react_to_post(id, kind).await {
-                error.set(Some(format!("Could not send your reaction: {e}")));
-            }
-        });
-    };
     let author = post.author.clone();
     view! {
         <li class="post" data-post-id=id.to_string() data-sentiment=label>
@@ -254,24 +276,8 @@ fn FeedItem(feed: RwSignal<FeedState>, id: u64, error: RwSignal<Option<String>>)
                 <p class="post-symbols">{post.symbols.iter().map(|s| format!("${s}")).collect::<Vec<_>>().join(" ")}</p>
             })}
             <div class="post-actions">
-                <button
-                    type="button"
-                    class="react like"
-                    aria-label=format!("Like post by {author}")
-                    on:click=move |_| react(EngagementKind::Like)
-                >
-                    <Icon path=HEART/>
-                    <span class="count" data-testid="likes">{move || counts.get().likes}</span>
-                </button>
-                <button
-                    type="button"
-                    class="react share"
-                    aria-label=format!("Share post by {author}")
-                    on:click=move |_| react(EngagementKind::Share)
-                >
-                    <Icon path=SHARE/>
-                    <span class="count" data-testid="shares">{move || counts.get().shares}</span>
-                </button>
+                <ReactButton id kind=EngagementKind::Like author=author.clone() count=Signal::derive(move || counts.get().likes) error/>
+                <ReactButton id kind=EngagementKind::Share author count=Signal::derive(move || counts.get().shares) error/>
                 <span class="comments" title="Comments">
                     <Icon path=COMMENT/>
                     <span class="count" data-testid="comments">{move || counts.get().comments}</span>
