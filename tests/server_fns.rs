@@ -137,3 +137,42 @@ async fn call_bytes(
 ) -> (u16, Value) {
     http(server, "POST", &format!("/rpc/{name}"), &[FORM], form).await
 }
+
+#[tokio::test]
+async fn the_sentiment_data_is_revalidated_with_its_etag() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(|_| {}).await;
+    let get = |extra: String| {
+        let addr = server.addr();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connects");
+            let request = format!(
+                "GET /rpc/sentiment_data HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.expect("written");
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await.expect("read");
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+            (head.to_lowercase(), body.to_owned())
+        }
+    };
+    let (head, body) = get(String::new()).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(body.contains("valence_tsv"), "the data itself");
+    let etag = head
+        .lines()
+        .find_map(|line| line.strip_prefix("etag: "))
+        .expect("an etag")
+        .to_owned();
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+
+    let (head, body) = get(format!("If-None-Match: {etag}\r\n")).await;
+    assert!(head.starts_with("http/1.1 304"), "{head}");
+    assert!(body.is_empty(), "{body}");
+    let (head, _) = get("If-None-Match: \"stale\"\r\n".into()).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    server.shutdown().await.ok();
+}

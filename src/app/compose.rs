@@ -92,16 +92,35 @@ impl SentimentData {
 
 /// The same data the server scores with. The browser asks for it when the
 /// compose box is first used, so it is not part of the WASM every visitor
-/// downloads (~41 KB gzipped). Revalidated on every use (`no-cache`): the
-/// URL does not change when a deploy changes the data.
+/// downloads (~41 KB gzipped). Cached, but revalidated on every use: the URL
+/// stays the same when a deploy changes the data, the `ETag` does not.
 #[server(prefix = "/rpc", endpoint = "sentiment_data", input = GetUrl)]
 pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
     use crate::analytics::sentiment::EMBEDDED_LEXICON;
+    use axum::http::{header, HeaderValue, StatusCode};
+    static ETAG: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    let etag = ETAG.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        EMBEDDED_LEXICON.valence_tsv.hash(&mut hasher);
+        EMBEDDED_LEXICON.emoji_tsv.hash(&mut hasher);
+        HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish()))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"lexicon\""))
+    });
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.insert_header(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-cache"),
-        );
+        response.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.insert_header(header::ETAG, etag.clone());
+        let unchanged = use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(header::IF_NONE_MATCH).cloned())
+            .is_some_and(|tag| tag == etag);
+        if unchanged {
+            // The browser keeps its copy; a 304 carries no body.
+            response.set_status(StatusCode::NOT_MODIFIED);
+            return Ok(SentimentData {
+                valence_tsv: String::new(),
+                emoji_tsv: String::new(),
+            });
+        }
     }
     Ok(SentimentData {
         valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),

@@ -213,7 +213,6 @@ impl Panels {
                     symbol: data.symbol.sentiment.clone(),
                 }),
                 "engagement" => self.engagement.set(data.engagement.clone()),
-                "presence" => self.presence.set(data.presence),
                 t if t.strip_prefix("candles:") == Some(data.symbol.price.symbol.as_str()) => {
                     self.price.set(data.symbol.price.clone())
                 }

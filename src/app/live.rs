@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::protocol::{ClientMessage, EventFrame, ServerMessage, StreamPosition};
+use crate::protocol::{ClientMessage, EventFrame, ServerMessage, StreamPosition, Topic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectionStatus {
@@ -54,6 +54,10 @@ pub enum LiveEvent {
     },
 }
 
+fn is_state_topic(topic: &str) -> bool {
+    topic.parse::<Topic>().is_ok_and(|t| t.is_state())
+}
+
 /// Per-topic positions across reconnects.
 #[derive(Debug, Default)]
 pub struct LiveSession {
@@ -70,13 +74,16 @@ impl LiveSession {
         }
     }
 
-    /// The `subscribe` frame for a (re)connect: resume every topic where it stopped.
+    /// The `subscribe` frame for a (re)connect: resume every topic where it
+    /// stopped. State topics (presence) are not resumed: the server sends
+    /// their current state, which is all that matters.
     pub fn subscribe_message(&self) -> ClientMessage {
         ClientMessage::Subscribe {
             topics: self.positions.keys().cloned().collect(),
             since: self
                 .positions
                 .iter()
+                .filter(|(topic, _)| !is_state_topic(topic))
                 .filter_map(|(topic, pos)| pos.clone().map(|p| (topic.clone(), p)))
                 .collect(),
         }
@@ -94,7 +101,7 @@ impl LiveSession {
                 let Some(position) = self.positions.get_mut(&topic) else {
                     return Vec::new();
                 };
-                let had_position = position.is_some();
+                let had_position = position.is_some() && !is_state_topic(&topic);
                 if recovered && had_position {
                     // The backlog (offsets after ours, up to `offset`) follows this
                     // frame: keep our position so none of it is dropped.
@@ -290,6 +297,33 @@ mod tests {
             offset,
             data: json!(offset),
         }
+    }
+
+    #[test]
+    fn a_state_topic_takes_the_replayed_state_and_is_never_reset() {
+        let subscribed = |epoch: &str, offset| ServerMessage::Subscribed {
+            topic: "presence".into(),
+            epoch: epoch.into(),
+            offset,
+            recovered: false,
+        };
+        let mut session = LiveSession::new(vec![Subscription {
+            topic: "presence".into(),
+            since: None,
+        }]);
+        // The server announces the position just before the state it replays.
+        assert!(session.handle(subscribed("e1", 4)).is_empty());
+        let replayed = session.handle(ServerMessage::Event(event("presence", 5)));
+        assert_eq!(replayed, vec![LiveEvent::Event(event("presence", 5))]);
+        // A reconnect asks for the state again instead of resuming, and a new
+        // epoch (server restart) is no reason to reload anything.
+        let ClientMessage::Subscribe { since, .. } = session.subscribe_message() else {
+            panic!("a subscribe frame");
+        };
+        assert!(since.is_empty(), "{since:?}");
+        assert!(session.handle(subscribed("e2", 0)).is_empty());
+        let state = session.handle(ServerMessage::Event(event("presence", 1)));
+        assert_eq!(state, vec![LiveEvent::Event(event("presence", 1))]);
     }
 
     #[test]

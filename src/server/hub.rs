@@ -410,7 +410,7 @@ impl Hub {
         // stands just before it, so clients that drop what they already have
         // keep it.
         let offset = match (since, backlog.first()) {
-            (None, Some(latest)) => latest.offset - 1,
+            (None, Some(latest)) => latest.offset.saturating_sub(1),
             _ => current.max(skip_through),
         };
         Subscription {

@@ -357,7 +357,12 @@ impl Connection {
             TopicCursor {
                 topic,
                 epoch: subscription.epoch,
-                offset: subscription.offset,
+                // What the client has once the backlog is out (a replayed
+                // state lies after the announced offset).
+                offset: subscription
+                    .backlog
+                    .last()
+                    .map_or(subscription.offset, |e| e.offset),
                 skip_through: subscription.skip_through,
             },
         );

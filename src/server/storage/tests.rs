@@ -335,4 +335,8 @@ fn one_commit_stores_each_candle_and_each_posts_totals_at_their_last_state() {
         .query_row("SELECT count(*) FROM engagement", [], |row| row.get(0))
         .expect("counted");
     assert_eq!(engagement_rows, 2, "every engagement event is kept");
+    drop(conn);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
