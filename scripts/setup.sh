@@ -32,6 +32,10 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# C builds inside crates: SQLite (bundled) needs a C compiler, jemalloc also make.
+command -v cc >/dev/null || apt_install gcc
+command -v make >/dev/null || apt_install make
+
 # Rust toolchain pieces.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup target add wasm32-unknown-unknown"
