@@ -454,3 +454,14 @@ async fn responses_are_gzipped_for_clients_that_accept_it() {
     assert_eq!(recv(&mut client).await["op"], "pong");
     server.shutdown().await.ok();
 }
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404_with_a_way_back() {
+    let server = start(|_| {}).await;
+    let (head, body) = get_raw(&server, "/no/such/page", "").await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("Page not found"), "{body}");
+    assert!(body.contains(r#"href="/""#), "{body}");
+    server.shutdown().await.ok();
+}

@@ -47,7 +47,12 @@ pub fn App() -> impl IntoView {
         <Title text="Pulse — live market & social analytics"/>
         <Meta name="description" content="Real-time analytics dashboard for markets and social media"/>
         <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+            <Routes fallback=|| view! {
+                <main class="not-found">
+                    <h1>"Page not found"</h1>
+                    <p><a href="/">"Back to the dashboard"</a></p>
+                </main>
+            }>
                 <Route path=StaticSegment("") view=DashboardPage/>
             </Routes>
         </Router>
