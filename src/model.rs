@@ -107,6 +107,17 @@ pub enum EngagementKind {
     Comment,
 }
 
+impl EngagementKind {
+    /// The name it has on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Like => "like",
+            Self::Share => "share",
+            Self::Comment => "comment",
+        }
+    }
+}
+
 /// A change to a post's engagement counters (delta may be negative: an unlike).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Engagement {
@@ -281,6 +292,17 @@ mod tests {
     use super::*;
 
     const NOW: TimestampMs = 1_780_000_000_000;
+
+    #[test]
+    fn engagement_kinds_are_stored_under_their_wire_names() {
+        for kind in [
+            EngagementKind::Like,
+            EngagementKind::Share,
+            EngagementKind::Comment,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 
     fn tick(symbol: &str, price: f64, volume: f64) -> Tick {
         Tick {

@@ -191,13 +191,9 @@ pub(super) fn write_batches<'a>(
             ])?;
         }
         for (event, _) in &batch.engagement {
-            let kind = serde_json::to_value(event.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
             insert_engagement.execute(params![
                 event.post_id as i64,
-                kind,
+                event.kind.as_str(),
                 event.delta,
                 event.ts
             ])?;
