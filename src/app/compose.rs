@@ -81,6 +81,16 @@ pub struct SentimentData {
 }
 
 impl SentimentData {
+    /// The server's own copy.
+    #[cfg(feature = "ssr")]
+    pub fn embedded() -> Self {
+        use crate::analytics::sentiment::EMBEDDED_LEXICON;
+        Self {
+            valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),
+            emoji_tsv: EMBEDDED_LEXICON.emoji_tsv.to_owned(),
+        }
+    }
+
     pub fn analyzer(&self) -> SentimentAnalyzer {
         let data = LexiconData {
             valence_tsv: &self.valence_tsv,
@@ -122,10 +132,7 @@ pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
             });
         }
     }
-    Ok(SentimentData {
-        valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),
-        emoji_tsv: EMBEDDED_LEXICON.emoji_tsv.to_owned(),
-    })
+    Ok(SentimentData::embedded())
 }
 
 /// Posts for everyone. A rejected field (the same rules the browser checks
@@ -305,12 +312,7 @@ mod tests {
 
     #[test]
     fn preview_scores_like_the_server_with_the_data_it_sends() {
-        use crate::analytics::sentiment::EMBEDDED_LEXICON;
-        let sent = SentimentData {
-            valence_tsv: EMBEDDED_LEXICON.valence_tsv.to_owned(),
-            emoji_tsv: EMBEDDED_LEXICON.emoji_tsv.to_owned(),
-        };
-        let browser = sent.analyzer();
+        let browser = SentimentData::embedded().analyzer();
         assert_eq!(preview(&browser, "  "), None);
         for text in [
             "I love this, amazing gains!",
