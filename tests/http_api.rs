@@ -353,60 +353,6 @@ async fn a_full_database_makes_ingest_answer_503_and_readyz_fail() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Raw GET: the response head (lower-cased) and the body bytes.
-async fn get_raw(
-    server: &pulse::server::RunningServer,
-    path: &str,
-    extra: &str,
-) -> (String, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.addr())
-        .await
-        .expect("connects");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\r\n",
-        server.addr()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request written");
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .expect("response read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    (head, response[split + 4..].to_vec())
-}
-
-/// Undoes HTTP/1.1 chunked transfer encoding.
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size line");
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&body[..line_end])
-                .expect("ascii")
-                .trim(),
-            16,
-        )
-        .expect("a hex chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
-        body = &body[line_end + 2 + size + 2..];
-    }
-}
-
 #[tokio::test]
 async fn responses_are_gzipped_for_clients_that_accept_it() {
     use std::io::Read;

@@ -8,13 +8,17 @@ use serde_json::{json, Value};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-async fn call(server: &pulse::server::RunningServer, name: &str, form: &str) -> (u16, Value) {
+async fn call(
+    server: &pulse::server::RunningServer,
+    name: &str,
+    form: impl AsRef<[u8]>,
+) -> (u16, Value) {
     http(
         server,
         "POST",
         &format!("/rpc/{name}"),
         &[FORM],
-        form.as_bytes(),
+        form.as_ref(),
     )
     .await
 }
@@ -124,40 +128,24 @@ async fn a_plain_form_post_keeps_its_redirect_and_an_unreadable_body_is_a_400() 
     .await;
     assert_eq!(status, 302);
 
-    let (status, body) = call_bytes(&server, "submit_post", b"author=ann&text=\xff\xfe").await;
+    let (status, body) = call(&server, "submit_post", b"author=ann&text=\xff\xfe").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "invalid");
     server.shutdown().await.ok();
 }
 
-async fn call_bytes(
-    server: &pulse::server::RunningServer,
-    name: &str,
-    form: &[u8],
-) -> (u16, Value) {
-    http(server, "POST", &format!("/rpc/{name}"), &[FORM], form).await
-}
-
 #[tokio::test]
 async fn the_sentiment_data_is_revalidated_with_its_etag() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = start(|_| {}).await;
-    let get = |extra: String| {
-        let addr = server.addr();
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(addr)
-                .await
-                .expect("connects");
-            let request = format!(
-                "GET /rpc/sentiment_data HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
-            );
-            stream.write_all(request.as_bytes()).await.expect("written");
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await.expect("read");
-            let text = String::from_utf8_lossy(&response).into_owned();
-            let (head, body) = text.split_once("\r\n\r\n").expect("a head");
-            (head.to_lowercase(), body.to_owned())
-        }
+    let running = &server;
+    let get = move |extra: String| async move {
+        let (head, body) = get_raw(running, "/rpc/sentiment_data", &extra).await;
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(&body)
+        } else {
+            body
+        };
+        (head, String::from_utf8_lossy(&body).into_owned())
     };
     let (head, body) = get(String::new()).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
