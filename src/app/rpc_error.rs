@@ -95,36 +95,40 @@ impl FromServerFnError for RpcError {
     }
 }
 
-/// Whether this runs while the server answers a request.
 #[cfg(feature = "ssr")]
-fn handling_request() -> bool {
-    leptos::prelude::use_context::<axum::http::request::Parts>().is_some()
-}
+pub use server_side::server_state;
+#[cfg(feature = "ssr")]
+use server_side::{from_plain_form, handling_request};
 
-/// A plain HTML form post (no script): server_fn answers it with a redirect
-/// back to the page carrying the error, which a status must not replace.
+/// What only the server needs: the request it answers, its state, and how
+/// its errors map to ours.
 #[cfg(feature = "ssr")]
-fn from_plain_form() -> bool {
-    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|accept| accept.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"))
-    })
-}
-
-/// The server's state, provided to every server function.
-#[cfg(feature = "ssr")]
-pub fn server_state() -> Result<crate::server::state::AppState, RpcError> {
-    leptos::prelude::use_context().ok_or_else(|| RpcError::internal("server state is missing"))
-}
-
-#[cfg(feature = "ssr")]
-mod from_server {
+mod server_side {
     use super::RpcError;
     use crate::server::ingest::IngestError;
     use crate::server::storage::StorageError;
+
+    /// Whether this runs while the server answers a request.
+    pub(super) fn handling_request() -> bool {
+        leptos::prelude::use_context::<axum::http::request::Parts>().is_some()
+    }
+
+    /// A plain HTML form post (no script): server_fn answers it with a redirect
+    /// back to the page carrying the error, which a status must not replace.
+    pub(super) fn from_plain_form() -> bool {
+        leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|accept| accept.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        })
+    }
+
+    /// The server's state, provided to every server function.
+    pub fn server_state() -> Result<crate::server::state::AppState, RpcError> {
+        leptos::prelude::use_context().ok_or_else(|| RpcError::internal("server state is missing"))
+    }
 
     impl From<IngestError> for RpcError {
         fn from(error: IngestError) -> Self {
