@@ -8,6 +8,7 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::sentiment::{Extensions, LexiconData, SentimentAnalyzer};
+use crate::app::panel::PanelHead;
 use crate::app::rpc_error::RpcError;
 use crate::model::{NewPost, Sentiment, ValidationError, MAX_AUTHOR_CHARS, MAX_POST_CHARS};
 
@@ -230,9 +231,7 @@ pub fn ComposePanel() -> impl IntoView {
     };
     view! {
         <section class="panel compose-panel" aria-labelledby="compose-heading" data-testid="compose">
-            <div class="panel-head">
-                <h2 id="compose-heading">"Post an update"</h2>
-            </div>
+            <PanelHead id="compose-heading" title="Post an update"/>
             <form class="compose" on:submit=submit novalidate>
                 <div class="field">
                     <label for="compose-author">"Name"</label>

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::engagement::{Counts, RateBucket};
 use crate::app::charts::{engagement_chart_svg, ENGAGEMENT_CHART_SIZE};
 use crate::app::feed::FeedState;
+use crate::app::panel::PanelHead;
 use crate::model::{EngagementKind, TimestampMs};
 use crate::protocol::EngagementEvent;
 
@@ -176,10 +177,7 @@ pub fn EngagementPanel(engagement: RwSignal<EngagementState>) -> impl IntoView {
     });
     view! {
         <section class="panel engagement-panel" aria-labelledby="engagement-heading" data-testid="engagement">
-            <div class="panel-head">
-                <h2 id="engagement-heading">"Engagement"</h2>
-                <span class="hint">"Per 10 s, last 10 min"</span>
-            </div>
+            <PanelHead id="engagement-heading" title="Engagement" hint="Per 10 s, last 10 min"/>
             <div class="legend">
                 <span class="key key-likes">{move || format!("{} likes", totals().0)}</span>
                 <span class="key key-comments">{move || format!("{} comments", totals().2)}</span>

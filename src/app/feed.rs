@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::engagement::Counts;
 use crate::app::charts::clock_time;
+use crate::app::panel::PanelHead;
 use crate::app::rpc_error::RpcError;
 use crate::model::EngagementKind;
 use crate::protocol::{EngagementEvent, FeedPost};
@@ -229,10 +230,7 @@ pub fn FeedPanel(feed: RwSignal<FeedState>) -> impl IntoView {
     };
     view! {
         <section class="panel feed-panel" aria-labelledby="feed-heading" data-testid="feed">
-            <div class="panel-head">
-                <h2 id="feed-heading">"Live feed"</h2>
-                <span class="hint">"Newest first"</span>
-            </div>
+            <PanelHead id="feed-heading" title="Live feed" hint="Newest first"/>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <ol class="feed" aria-label="Posts">
                 <For each=move || ids.get() key=|id| *id let:id>

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod engagement_panel;
 pub mod feed;
 pub mod live;
+pub mod panel;
 pub mod presence;
 pub mod price_panel;
 pub mod rpc_error;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::sentiment_window::{SentimentStats, SentimentWindow};
 use crate::app::charts::{sentiment_chart_svg, SENTIMENT_CHART_SIZE};
+use crate::app::panel::PanelHead;
 use crate::model::{Post, SentimentLabel, TimestampMs};
 use crate::protocol::SentimentUpdate;
 
@@ -137,10 +138,11 @@ pub fn SentimentPanel(sentiment: RwSignal<SentimentState>) -> impl IntoView {
     let symbol = Signal::derive(move || sentiment.with(|s| s.symbol.symbol.clone()));
     view! {
         <section class="panel sentiment-panel" aria-labelledby="sentiment-heading" data-testid="sentiment">
-            <div class="panel-head">
-                <h2 id="sentiment-heading">"Sentiment"</h2>
-                <span class="hint">{format!("Rolling mean of the last {ROLLING_POSTS} posts")}</span>
-            </div>
+            <PanelHead
+                id="sentiment-heading"
+                title="Sentiment"
+                hint=format!("Rolling mean of the last {ROLLING_POSTS} posts")
+            />
             <div class="legend" aria-hidden="true">
                 <span class="key key-overall">"Overall"</span>
                 <span class="key key-symbol">{move || symbol.get()}</span>

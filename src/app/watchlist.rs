@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::app::panel::PanelHead;
 use crate::model::Tick;
 
 /// Sparkline points kept per symbol: one per second, so one minute.
@@ -128,10 +129,7 @@ pub fn WatchlistPanel(
     });
     view! {
         <section class="panel watchlist-panel" aria-labelledby="watchlist-heading" data-testid="watchlist">
-            <div class="panel-head">
-                <h2 id="watchlist-heading">"Watchlist"</h2>
-                <span class="hint">"Select a symbol"</span>
-            </div>
+            <PanelHead id="watchlist-heading" title="Watchlist" hint="Select a symbol"/>
             <ul class="watchlist">
                 <For each=move || symbols.get() key=|s| s.clone() let:symbol>
                     <WatchItem watchlist selected interval symbol/>
