@@ -2,6 +2,7 @@
 //! server (first paint) and in the browser (live redraws), so both always
 //! agree on what a chart looks like.
 
+use plotters::chart::MeshStyle;
 use plotters::prelude::*;
 
 use crate::analytics::engagement::RateBucket;
@@ -122,17 +123,15 @@ fn draw_price_line<DB: DrawingBackend>(
         .x_label_area_size(26)
         .y_label_area_size(64)
         .build_cartesian_2d(x_range, y_range)?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(("sans-serif", 12).into_font().color(&AXIS_TEXT))
-        .x_labels(5)
-        .y_labels(6)
-        .x_label_formatter(&|ts| clock_time(*ts))
-        .y_label_formatter(&|price| format!("{price:.2}"))
-        .draw()?;
+    house_mesh(
+        &mut chart.configure_mesh(),
+        ("sans-serif", 12).into_font().color(&AXIS_TEXT),
+    )
+    .x_labels(5)
+    .y_labels(6)
+    .x_label_formatter(&|ts| clock_time(*ts))
+    .y_label_formatter(&|price| format!("{price:.2}"))
+    .draw()?;
     chart.draw_series(LineSeries::new(
         ticks.iter().map(|t| (t.ts, t.price)),
         LINE.stroke_width(2),
@@ -175,6 +174,22 @@ pub fn compact(value: f64) -> String {
     } else {
         format!("{value:.0}")
     }
+}
+
+/// Pulse's grid and axis look, on any chart's mesh.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+    labels: TextStyle<'b>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.light_line_style(GRID)
+        .bold_line_style(GRID)
+        .axis_style(AXIS_TEXT)
+        .label_style(labels)
 }
 
 fn label_font<'a>() -> TextStyle<'a> {
@@ -270,12 +285,7 @@ fn draw_candles<DB: DrawingBackend>(
         .margin_left(4)
         .y_label_area_size(64)
         .build_cartesian_2d(x_range.clone(), y_range)?;
-    price
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(label_font())
+    house_mesh(&mut price.configure_mesh(), label_font())
         .x_labels(6)
         .y_labels(6)
         .y_label_formatter(&|p| format!("{p:.2}"))
@@ -311,13 +321,7 @@ fn draw_candles<DB: DrawingBackend>(
         .x_label_area_size(28)
         .y_label_area_size(64)
         .build_cartesian_2d(x_range, 0.0..(max_volume * 1.1).max(1.0))?;
-    volume
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(label_font())
+    house_mesh(volume.configure_mesh().disable_x_mesh(), label_font())
         .x_labels(6)
         .y_labels(3)
         .x_label_formatter(&x_label)
@@ -378,12 +382,7 @@ fn draw_sentiment<DB: DrawingBackend>(
         .x_label_area_size(26)
         .y_label_area_size(44)
         .build_cartesian_2d(start..end, -1.0..1.0)?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(label_font())
+    house_mesh(&mut chart.configure_mesh(), label_font())
         .x_labels(4)
         .y_labels(5)
         .x_label_formatter(&|ts| clock_time(*ts))
@@ -451,13 +450,7 @@ fn draw_engagement<DB: DrawingBackend>(
         .x_label_area_size(26)
         .y_label_area_size(44)
         .build_cartesian_2d(x_range, 0.0..(max as f64 * 1.15).max(4.0))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .axis_style(AXIS_TEXT)
-        .label_style(label_font())
+    house_mesh(chart.configure_mesh().disable_x_mesh(), label_font())
         .x_labels(4)
         .y_labels(4)
         .x_label_formatter(&|ts| clock_minutes(*ts))
