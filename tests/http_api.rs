@@ -383,7 +383,7 @@ async fn responses_are_gzipped_for_clients_that_accept_it() {
         "{head}"
     );
 
-    // A WebSocket upgrade from a client that accepts gzip is left alone.
+    // A WebSocket upgrade from a client that accepts gzip still upgrades, uncompressed.
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{}/ws", server.addr())
         .into_client_request()
