@@ -23,6 +23,23 @@ async fn call(
     .await
 }
 
+/// Calls `name`, checks it is refused with `status` and `code`; the body.
+async fn refused(
+    server: &pulse::server::RunningServer,
+    name: &str,
+    form: impl AsRef<[u8]>,
+    status: u16,
+    code: &str,
+) -> Value {
+    let (got, body) = call(server, name, form).await;
+    assert_eq!(
+        (got, body["code"].as_str()),
+        (status, Some(code)),
+        "{name}: {body}"
+    );
+    body
+}
+
 #[tokio::test]
 async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
     let server = start(|_| {}).await;
@@ -31,9 +48,14 @@ async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
     assert!(body["id"].as_u64().is_some(), "{body}");
     assert_eq!(body["sentiment"]["label"], "positive");
 
-    let (status, body) = call(&server, "submit_post", "author=ann&text=+++").await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "invalid");
+    let body = refused(
+        &server,
+        "submit_post",
+        "author=ann&text=+++",
+        400,
+        "invalid",
+    )
+    .await;
     assert_eq!(body["field"], "text");
     assert!(
         body["message"]
@@ -43,9 +65,14 @@ async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
         "{body}"
     );
 
-    let (status, body) = call(&server, "submit_post", "text=no+author+field").await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "invalid");
+    refused(
+        &server,
+        "submit_post",
+        "text=no+author+field",
+        400,
+        "invalid",
+    )
+    .await;
     server.shutdown().await.ok();
 }
 
@@ -63,45 +90,27 @@ async fn reactions_to_unknown_posts_and_unknown_kinds_are_refused() {
         "{totals}"
     );
 
-    let (status, body) = call(&server, "react_to_post", "post_id=987654321&kind=like").await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["code"], "not_found");
-
-    let (status, body) = call(
-        &server,
-        "react_to_post",
-        &format!("post_id={id}&kind=explode"),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "invalid");
+    let unknown = "post_id=987654321&kind=like";
+    refused(&server, "react_to_post", unknown, 404, "not_found").await;
+    let bad_kind = format!("post_id={id}&kind=explode");
+    refused(&server, "react_to_post", bad_kind, 400, "invalid").await;
     server.shutdown().await.ok();
 }
 
 #[tokio::test]
 async fn history_reads_refuse_bad_arguments_with_400_or_404() {
     let server = start(|_| {}).await;
-    let (status, body) = call(&server, "older_posts", "before=abc").await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (400, json!("invalid")),
-        "{body}"
-    );
+    refused(&server, "older_posts", "before=abc", 400, "invalid").await;
 
-    let (status, body) = call(&server, "candles", "symbol=not+a+symbol&interval=1s").await;
-    assert_eq!(status, 400, "{body}");
+    let bad_symbol = "symbol=not+a+symbol&interval=1s";
+    let body = refused(&server, "candles", bad_symbol, 400, "invalid").await;
     assert_eq!(body["field"], "symbol");
     assert!(body["message"]
         .as_str()
         .unwrap_or_default()
         .contains("invalid symbol"));
 
-    let (status, body) = call(&server, "load_symbol", "symbol=NOPE").await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (404, json!("not_found")),
-        "{body}"
-    );
+    refused(&server, "load_symbol", "symbol=NOPE", 404, "not_found").await;
 
     let (status, body) = call(&server, "candles", "symbol=AAPL&interval=1s").await;
     assert_eq!(status, 200, "{body}");
@@ -128,9 +137,14 @@ async fn a_plain_form_post_keeps_its_redirect_and_an_unreadable_body_is_a_400() 
     .await;
     assert_eq!(status, 302);
 
-    let (status, body) = call(&server, "submit_post", b"author=ann&text=\xff\xfe").await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "invalid");
+    refused(
+        &server,
+        "submit_post",
+        b"author=ann&text=\xff\xfe",
+        400,
+        "invalid",
+    )
+    .await;
     server.shutdown().await.ok();
 }
 
