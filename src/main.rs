@@ -15,6 +15,11 @@ async fn main() -> anyhow::Result<()> {
     pulse::server::init_tracing();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // A flag out of range is a usage error, like one clap refuses.
+            if let Err(error) = cli.server.validate() {
+                eprintln!("error: {error}");
+                std::process::exit(2);
+            }
             let server = pulse::server::start(cli.server).await?;
             tracing::info!("Pulse is listening on http://{}", server.addr());
             pulse::server::shutdown_signal().await;

@@ -17,6 +17,11 @@ pub const MAX_FUTURE_SKEW_MS: TimestampMs = 5 * 60 * 1000;
 pub const MAX_SYMBOL_LEN: usize = 12;
 pub const MAX_AUTHOR_CHARS: usize = 40;
 pub const MAX_POST_CHARS: usize = 1_000;
+/// Highest accepted price. Bounded inputs keep every sum the engines build
+/// (session volume, turnover, VWAP) finite for any realistic number of ticks.
+pub const MAX_PRICE: f64 = 1e9;
+/// Highest accepted volume of one tick.
+pub const MAX_VOLUME: f64 = 1e12;
 
 /// One trade/quote of a symbol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,7 +188,8 @@ impl ValidationError {
     }
 }
 
-/// `[A-Z0-9.-]{1,12}`.
+/// `[A-Z0-9][A-Z0-9.-]{0,11}`: a symbol starts with a letter or digit (so
+/// `-` or `.` cannot sort before every real symbol).
 pub fn validate_symbol(symbol: &str) -> Result<(), ValidationError> {
     if symbol.is_empty() || symbol.len() > MAX_SYMBOL_LEN {
         return Err(ValidationError::new(
@@ -198,6 +204,16 @@ pub fn validate_symbol(symbol: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "symbol",
             "may contain only A-Z, 0-9, '.' and '-'",
+        ));
+    }
+    if !symbol
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(ValidationError::new(
+            "symbol",
+            "must start with a letter or a digit",
         ));
     }
     Ok(())
@@ -245,16 +261,16 @@ fn validate_text(field: &'static str, text: &str, max_chars: usize) -> Result<()
 impl Tick {
     pub fn validate(&self, now_ms: TimestampMs) -> Result<(), ValidationError> {
         validate_symbol(&self.symbol)?;
-        if !self.price.is_finite() || self.price <= 0.0 {
+        if !(self.price > 0.0 && self.price <= MAX_PRICE) {
             return Err(ValidationError::new(
                 "price",
-                "must be a finite number greater than 0",
+                format!("must be a number greater than 0 and at most {MAX_PRICE:e}"),
             ));
         }
-        if !self.volume.is_finite() || self.volume < 0.0 {
+        if !(self.volume >= 0.0 && self.volume <= MAX_VOLUME) {
             return Err(ValidationError::new(
                 "volume",
-                "must be a finite number of at least 0",
+                format!("must be a number from 0 to {MAX_VOLUME:e}"),
             ));
         }
         validate_ts(self.ts, now_ms)
@@ -326,6 +342,9 @@ mod tests {
             "A B",
             "ÄPFEL",
             "$AAPL",
+            "-",
+            ".A",
+            "-AAPL",
         ] {
             assert_eq!(validate_symbol(bad).unwrap_err().field, "symbol", "{bad}");
         }
@@ -334,13 +353,21 @@ mod tests {
     #[test]
     fn tick_prices_must_be_finite_and_positive() {
         assert!(tick("AAPL", 1.5, 0.0).validate(NOW).is_ok());
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(tick("AAPL", MAX_PRICE, MAX_VOLUME).validate(NOW).is_ok());
+        for bad in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            MAX_PRICE * 1.01,
+            1.6e308,
+        ] {
             assert_eq!(
                 tick("AAPL", bad, 1.0).validate(NOW).unwrap_err().field,
                 "price"
             );
         }
-        for bad in [-0.5, f64::NAN] {
+        for bad in [-0.5, f64::NAN, f64::INFINITY, 1.6e308, MAX_VOLUME * 2.0] {
             assert_eq!(
                 tick("AAPL", 1.0, bad).validate(NOW).unwrap_err().field,
                 "volume"

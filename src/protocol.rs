@@ -85,6 +85,14 @@ impl Topic {
         matches!(self, Self::Ticks | Self::SymbolTicks(_))
     }
 
+    /// The symbol of a per-symbol topic.
+    pub fn symbol(&self) -> Option<&str> {
+        match self {
+            Self::SymbolTicks(symbol) | Self::Candles(symbol) => Some(symbol),
+            _ => None,
+        }
+    }
+
     /// A topic whose events each carry a whole state (the active users), so
     /// a new subscriber is sent the latest one at once instead of waiting
     /// for the next change.
@@ -229,6 +237,8 @@ pub enum ErrorCode {
     InvalidData,
     /// The topic cannot be published to by clients.
     ReadOnlyTopic,
+    /// The connection already holds its limit of subscriptions.
+    TooManySubscriptions,
     /// Storage is failing: nothing was accepted; try another node or later.
     Unavailable,
     /// The server could not complete the request.
@@ -236,6 +246,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Errors about the frame itself rather than what it asks for; only
+    /// these count towards closing a connection for misbehaving.
+    pub fn is_malformed_frame(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidJson
+                | Self::InvalidMessage
+                | Self::FrameTooLarge
+                | Self::BinaryNotSupported
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidJson => "invalid_json",
@@ -246,6 +268,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::InvalidData => "invalid_data",
             Self::ReadOnlyTopic => "read_only_topic",
+            Self::TooManySubscriptions => "too_many_subscriptions",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

@@ -128,6 +128,16 @@ async fn bad_bodies_get_json_errors_and_nothing_is_half_applied() {
 #[tokio::test]
 async fn posts_come_back_scored_and_engagement_adds_up() {
     let server = start(|_| {}).await;
+    // Cashtags count for symbols the server tracks.
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ticks",
+        &[JSON],
+        tick("NVDA", 900.0).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
     let body = json!({"author": "ann", "text": "Loving these $NVDA earnings, great quarter!"});
     let (status, post) = http(
         &server,

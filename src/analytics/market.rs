@@ -585,6 +585,80 @@ impl MarketEngine {
         }
     }
 
+    /// Why the ticks of a batch, applied in order, would not all be applied:
+    /// the index of the first one that would be ignored and the reason.
+    /// Nothing is changed, so a caller can refuse a batch whole instead of
+    /// acknowledging ticks the engine then silently drops.
+    pub fn check_batch<'t>(
+        &self,
+        ticks: impl IntoIterator<Item = &'t Tick>,
+    ) -> Result<(), (usize, IgnoreReason)> {
+        /// What earlier ticks of the batch will have changed for a symbol.
+        struct Pending {
+            newest_ts: Option<TimestampMs>,
+            last_applied: Option<(TimestampMs, f64, f64)>,
+        }
+        let mut pending: BTreeMap<&str, Pending> = BTreeMap::new();
+        let mut new_symbols = 0usize;
+        let tolerance = self.cfg.late_tolerance_ms.max(0);
+        for (index, tick) in ticks.into_iter().enumerate() {
+            let (price, volume, ts) = (tick.price, tick.volume, tick.ts);
+            let refuse = |reason| Err((index, reason));
+            if !(price.is_finite() && price > 0.0 && volume.is_finite() && volume >= 0.0) {
+                return refuse(IgnoreReason::InvalidValue);
+            }
+            if INTERVALS
+                .iter()
+                .any(|interval| bucket_start(ts, interval.millis()).is_none())
+            {
+                return refuse(IgnoreReason::TimestampOutOfRange);
+            }
+            let state = self.symbols.get(&tick.symbol);
+            let entry = match pending.entry(tick.symbol.as_str()) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    if state.is_none() {
+                        if self.symbols.len() + new_symbols >= self.cfg.max_symbols {
+                            return refuse(IgnoreReason::TooManySymbols);
+                        }
+                        new_symbols += 1;
+                    }
+                    entry.insert(Pending {
+                        newest_ts: state.and_then(|s| s.session.as_ref()).map(|s| s.last_ts),
+                        last_applied: state.and_then(|s| s.last_applied),
+                    })
+                }
+            };
+            if entry.last_applied == Some((ts, price, volume)) {
+                return refuse(IgnoreReason::Duplicate);
+            }
+            if entry
+                .newest_ts
+                .is_some_and(|newest| ts < newest.saturating_sub(tolerance))
+            {
+                return refuse(IgnoreReason::TooLate);
+            }
+            entry.newest_ts = Some(entry.newest_ts.map_or(ts, |newest| newest.max(ts)));
+            entry.last_applied = Some((ts, price, volume));
+        }
+        Ok(())
+    }
+
+    /// Whether `symbol` is tracked (has ticks or seeded candles).
+    pub fn tracks(&self, symbol: &str) -> bool {
+        self.symbols.contains_key(symbol)
+    }
+
+    /// Number of tracked symbols.
+    pub fn symbol_count(&self) -> usize {
+        self.symbols.len()
+    }
+
+    /// Stops tracking `symbol`, freeing its slot; `true` if it was tracked.
+    pub fn forget(&mut self, symbol: &str) -> bool {
+        self.symbols.remove(symbol).is_some()
+    }
+
     /// Closes every symbol's newest candle whose interval has ended by
     /// `now_ms` (end is exclusive: a 1 s candle starting at 0 is due at 1000).
     /// Each candle is reported once.
@@ -871,6 +945,57 @@ mod tests {
             late_tolerance_ms: 2_000,
             max_symbols: 3,
         })
+    }
+
+    #[test]
+    fn check_batch_names_the_first_tick_that_would_be_ignored() {
+        let mut e = engine();
+        e.apply(&tick("AAPL", 10.0, 1.0, T0 + 10_000));
+        // Late by more than the 2 s tolerance.
+        let late = [
+            tick("AAPL", 10.0, 1.0, T0 + 11_000),
+            tick("AAPL", 10.0, 1.0, T0 + 7_000),
+        ];
+        assert_eq!(e.check_batch(&late), Err((1, IgnoreReason::TooLate)));
+        // Late relative to an earlier tick of the same batch.
+        let late_in_batch = [
+            tick("MSFT", 10.0, 1.0, T0 + 20_000),
+            tick("MSFT", 10.0, 2.0, T0 + 1_000),
+        ];
+        assert_eq!(
+            e.check_batch(&late_in_batch),
+            Err((1, IgnoreReason::TooLate))
+        );
+        let duplicate = [tick("AAPL", 10.0, 1.0, T0 + 10_000)];
+        assert_eq!(e.check_batch(&duplicate), Err((0, IgnoreReason::Duplicate)));
+        // The engine tracks at most 3 symbols: AAPL plus two new ones fit, a third does not.
+        let many = [
+            tick("B", 1.0, 1.0, T0),
+            tick("C", 1.0, 1.0, T0),
+            tick("B", 1.0, 2.0, T0),
+            tick("D", 1.0, 1.0, T0),
+        ];
+        assert_eq!(e.check_batch(&many), Err((3, IgnoreReason::TooManySymbols)));
+        let fine = [tick("AAPL", 11.0, 1.0, T0 + 9_000), tick("B", 1.0, 1.0, T0)];
+        assert_eq!(e.check_batch(&fine), Ok(()));
+        // Checking changed nothing; applying what it accepted applies everything.
+        assert!(!e.tracks("B"));
+        assert!(fine.iter().all(|t| e.apply(t).is_applied()));
+    }
+
+    #[test]
+    fn forgetting_a_symbol_frees_its_slot() {
+        let mut e = engine();
+        for s in ["A", "B", "C"] {
+            e.apply(&tick(s, 1.0, 1.0, T0));
+        }
+        assert_eq!(
+            e.check_batch(&[tick("D", 1.0, 1.0, T0)]),
+            Err((0, IgnoreReason::TooManySymbols))
+        );
+        assert!(e.forget("A"));
+        assert_eq!(e.symbol_count(), 2);
+        assert!(e.apply(&tick("D", 1.0, 1.0, T0)).is_applied());
     }
 
     #[test]

@@ -121,6 +121,49 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub test_hooks: bool,
 
+    // --- What one client can make the server hold (README, "Limits").
+    /// Symbols tracked at most; a tick of a new symbol beyond it is refused.
+    #[arg(long, env = "PULSE_MAX_SYMBOLS", default_value_t = 1_000)]
+    pub max_symbols: usize,
+
+    /// Only these symbols are accepted (comma separated); unset = any symbol, up to --max-symbols.
+    #[arg(
+        long = "symbols",
+        id = "allowed_symbols",
+        env = "PULSE_SYMBOLS",
+        value_delimiter = ','
+    )]
+    pub allowed_symbols: Vec<String>,
+
+    /// How far (ms) a tick's timestamp may lie ahead of the server's clock.
+    #[arg(long, env = "PULSE_MAX_FUTURE_SKEW_MS", default_value_t = 5_000)]
+    pub max_future_skew_ms: i64,
+
+    /// Subscriptions one WebSocket connection may hold.
+    #[arg(long, env = "PULSE_MAX_SUBSCRIPTIONS", default_value_t = 256)]
+    pub max_subscriptions: usize,
+
+    /// Per-symbol topics of symbols without data that clients may wait on at once (all connections).
+    #[arg(long, env = "PULSE_MAX_PENDING_TOPICS", default_value_t = 1_000)]
+    pub max_pending_topics: usize,
+
+    /// WebSocket `publish` records per second per connection (0 = unlimited);
+    /// a faster producer is read more slowly, not refused.
+    #[arg(long, env = "PULSE_PUBLISH_RATE", default_value_t = 50_000.0)]
+    pub publish_rate: f64,
+
+    /// WebSocket `analyze` requests per second per connection (0 = unlimited).
+    #[arg(long, env = "PULSE_ANALYZE_RATE", default_value_t = 100.0)]
+    pub analyze_rate: f64,
+
+    /// Dashboard sessions one client address counts as at most (active users).
+    #[arg(long, env = "PULSE_MAX_SESSIONS_PER_IP", default_value_t = 8)]
+    pub max_sessions_per_ip: u32,
+
+    /// Events kept for recovery by each per-symbol topic (ticks:<SYMBOL>, candles:<SYMBOL>).
+    #[arg(long, env = "PULSE_SYMBOL_HISTORY", default_value_t = 2_000)]
+    pub symbol_history: usize,
+    // --- end of limits
     #[command(flatten)]
     pub simulator: SimulatorArgs,
 }
@@ -185,7 +228,140 @@ pub struct SimulatorArgs {
     pub volatility: f64,
 }
 
+/// A flag outside the range Pulse can honour; `pulse` exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+/// Checks that `value` lies in `range`, naming the flag otherwise.
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    flag: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            flag,
+            message: format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        })
+    }
+}
+
+/// A rate: finite, at least 0 (0 = unlimited), at most `max`.
+fn rate(flag: &'static str, value: f64, max: f64) -> Result<(), ConfigError> {
+    if value.is_finite() {
+        in_range(flag, value, 0.0..=max)
+    } else {
+        Err(ConfigError {
+            flag,
+            message: format!("must be a finite number, got {value}"),
+        })
+    }
+}
+
 impl ServerConfig {
+    /// Range-checks every flag, so no value can make the server panic or
+    /// misbehave later (durations that overflow, zero intervals, limits
+    /// that disable themselves).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const YEAR_MIN: u64 = 365 * 24 * 60;
+        if let Some(token) = &self.ingest_token {
+            if token.trim().is_empty() {
+                return Err(ConfigError {
+                    flag: "ingest-token",
+                    message: "must not be empty (leave it unset for open ingest)".into(),
+                });
+            }
+        }
+        for origin in &self.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError {
+                    flag: "allowed-origins",
+                    message: format!("'{origin}' is not an origin like https://dash.example"),
+                });
+            }
+        }
+        in_range(
+            "retain-ticks-min",
+            self.retain_ticks_min,
+            1..=100 * YEAR_MIN,
+        )?;
+        in_range(
+            "retain-candles-1s-min",
+            self.retain_candles_1s_min,
+            1..=100 * YEAR_MIN,
+        )?;
+        in_range("retain-days", self.retain_days, 1..=36_500)?;
+        in_range("prune-every-secs", self.prune_every_secs, 1..=86_400)?;
+        in_range("max-body-bytes", self.max_body_bytes, 1_024..=1 << 30)?;
+        rate("ingest-rate", self.ingest_rate, 1e6)?;
+        in_range("history", self.history, 0..=1_000_000)?;
+        in_range("batch-window-ms", self.batch_window_ms, 0..=1_000)?;
+        in_range("max-queued-frames", self.max_queued_frames, 16..=1_000_000)?;
+        in_range(
+            "max-queued-bytes",
+            self.max_queued_bytes,
+            64 * 1024..=1 << 30,
+        )?;
+        in_range("heartbeat-secs", self.heartbeat_secs, 1..=3_600)?;
+        in_range("max-symbols", self.max_symbols, 1..=100_000)?;
+        in_range(
+            "max-future-skew-ms",
+            self.max_future_skew_ms,
+            0..=crate::model::MAX_FUTURE_SKEW_MS,
+        )?;
+        in_range("max-subscriptions", self.max_subscriptions, 1..=100_000)?;
+        in_range("max-pending-topics", self.max_pending_topics, 0..=100_000)?;
+        rate("publish-rate", self.publish_rate, 1e7)?;
+        rate("analyze-rate", self.analyze_rate, 1e6)?;
+        in_range("max-sessions-per-ip", self.max_sessions_per_ip, 1..=100_000)?;
+        in_range("symbol-history", self.symbol_history, 0..=100_000)?;
+        if self.allowed_symbols.len() > self.max_symbols {
+            return Err(ConfigError {
+                flag: "symbols",
+                message: format!(
+                    "lists {} symbols, more than --max-symbols {}",
+                    self.allowed_symbols.len(),
+                    self.max_symbols
+                ),
+            });
+        }
+        for symbol in &self.allowed_symbols {
+            crate::model::validate_symbol(symbol).map_err(|error| ConfigError {
+                flag: "symbols",
+                message: format!("'{symbol}': {}", error.message),
+            })?;
+        }
+        if let Some(sim) = self.simulator() {
+            sim.validate().map_err(|error| ConfigError {
+                flag: "sim-*",
+                message: error.to_string(),
+            })?;
+            if let Some(missing) = sim
+                .symbols
+                .iter()
+                .find(|s| !self.allowed_symbols.is_empty() && !self.allowed_symbols.contains(s))
+            {
+                return Err(ConfigError {
+                    flag: "symbols",
+                    message: format!(
+                        "the simulator's symbol {missing} is not allowed; add it or set --sim-symbols"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Defaults suitable for tests: random port on loopback, no simulator.
     pub fn for_tests() -> Self {
         let mut config = Cli::parse_from(["pulse"]).server;
@@ -199,8 +375,25 @@ impl ServerConfig {
         HubConfig {
             history_len: self.history,
             batch_window: Duration::from_millis(self.batch_window_ms),
+            symbol_history_len: self.symbol_history,
             ..HubConfig::default()
         }
+    }
+
+    pub fn ingest_limits(&self) -> super::ingest::IngestLimits {
+        super::ingest::IngestLimits {
+            max_symbols: self.max_symbols,
+            allowed_symbols: (!self.allowed_symbols.is_empty())
+                .then(|| self.allowed_symbols.iter().cloned().collect()),
+            max_future_skew_ms: self.max_future_skew_ms,
+            ..super::ingest::IngestLimits::default()
+        }
+    }
+
+    /// How long a symbol without new ticks stays tracked (the retention of
+    /// its 1-minute candles).
+    pub fn symbol_idle(&self) -> Duration {
+        Duration::from_secs(self.retain_days.saturating_mul(24 * 3600))
     }
 
     /// Storage settings, or `None` for an in-memory node.
@@ -276,6 +469,47 @@ mod tests {
             .unwrap();
             assert_eq!(value, expected, "{raw}");
         }
+    }
+
+    #[test]
+    fn out_of_range_flags_are_refused_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--heartbeat-secs", "0"][..], "heartbeat-secs"),
+            (
+                &["--heartbeat-secs", "18446744073709551615"],
+                "heartbeat-secs",
+            ),
+            (&["--prune-every-secs", "0"], "prune-every-secs"),
+            (
+                &["--prune-every-secs", "18446744073709551615"],
+                "prune-every-secs",
+            ),
+            (&["--ingest-token", ""], "ingest-token"),
+            (&["--ingest-token", "  "], "ingest-token"),
+            (&["--ingest-rate", "NaN"], "ingest-rate"),
+            (&["--ingest-rate=-1"], "ingest-rate"),
+            (&["--publish-rate", "inf"], "publish-rate"),
+            (&["--max-symbols", "0"], "max-symbols"),
+            (&["--max-future-skew-ms=-1"], "max-future-skew-ms"),
+            (&["--retain-days", "0"], "retain-days"),
+            (&["--symbols", "AAPL,-X"], "symbols"),
+            (&["--symbols", "AAPL"], "symbols"),
+            (&["--sim-backfill-secs", "18446744073709551615"], "sim-*"),
+            (&["--sim-tick-rate", "1e300"], "sim-*"),
+            (&["--allowed-origins", "evil.example"], "allowed-origins"),
+        ] {
+            let mut argv = vec!["pulse"];
+            argv.extend_from_slice(args);
+            let cli = Cli::try_parse_from(&argv).expect("parses");
+            let error = cli
+                .server
+                .validate()
+                .expect_err(&format!("{args:?} refused"));
+            assert_eq!(error.flag, flag, "{args:?}: {error}");
+        }
+        assert!(Cli::parse_from(["pulse"]).server.validate().is_ok());
+        let allowed = Cli::parse_from(["pulse", "--symbols", "AAPL,MSFT,NVDA,TSLA,AMZN,BTC-USD,X"]);
+        assert!(allowed.server.validate().is_ok());
     }
 
     #[test]

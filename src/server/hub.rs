@@ -34,6 +34,13 @@ pub struct HubConfig {
     pub channel_capacity: usize,
     /// Events grouped into one frame at most.
     pub max_batch: usize,
+    /// History kept by each per-symbol topic (`ticks:<SYMBOL>`,
+    /// `candles:<SYMBOL>`): there are up to two per tracked symbol, so they
+    /// get a smaller ring and channel than the shared topics.
+    pub symbol_history_len: usize,
+    /// Broadcast capacity of a per-symbol topic; the channel's slots are
+    /// allocated up front, and a lagging subscriber resumes from history.
+    pub symbol_channel_capacity: usize,
 }
 
 impl Default for HubConfig {
@@ -43,6 +50,8 @@ impl Default for HubConfig {
             batch_window: Duration::from_millis(5),
             channel_capacity: 4_096,
             max_batch: 512,
+            symbol_history_len: 2_000,
+            symbol_channel_capacity: 256,
         }
     }
 }
@@ -201,6 +210,10 @@ pub struct TopicReport {
 
 struct TopicChannel {
     name: Arc<str>,
+    /// Events kept for recovery on this topic.
+    history_len: usize,
+    /// Set when the topic is removed; its flusher then stops.
+    removed: std::sync::atomic::AtomicBool,
     stats: Arc<TopicStats>,
     epoch: Arc<str>,
     conflatable: bool,
@@ -216,6 +229,8 @@ pub struct Hub {
     config: HubConfig,
     epoch_seed: String,
     topics: RwLock<HashMap<Topic, Arc<TopicChannel>>>,
+    /// Topics removed so far (see [`Hub::fresh_epoch`]).
+    removals: AtomicU64,
 }
 
 impl Hub {
@@ -226,6 +241,7 @@ impl Hub {
             config,
             epoch_seed: epoch_seed.into(),
             topics: RwLock::new(HashMap::new()),
+            removals: AtomicU64::new(0),
         })
     }
 
@@ -246,9 +262,20 @@ impl Hub {
         let mut topics = write_lock(&self.topics);
         let channel = topics.entry(topic.clone()).or_insert_with(|| {
             let name: Arc<str> = topic.to_string().into();
+            let per_symbol = topic.symbol().is_some();
+            let (history_len, capacity) = if per_symbol {
+                (
+                    self.config.symbol_history_len.min(self.config.history_len),
+                    self.config.symbol_channel_capacity.max(1),
+                )
+            } else {
+                (self.config.history_len, self.config.channel_capacity.max(1))
+            };
             let channel = Arc::new(TopicChannel {
+                history_len,
+                removed: std::sync::atomic::AtomicBool::new(false),
                 epoch: epoch
-                    .map_or_else(|| format!("{}-{}", self.epoch_seed, name), str::to_owned)
+                    .map_or_else(|| self.fresh_epoch(topic), str::to_owned)
                     .into(),
                 name,
                 stats: Arc::default(),
@@ -262,7 +289,7 @@ impl Hub {
                     pending: Vec::new(),
                     last_flush: None,
                 }),
-                sender: broadcast::channel(self.config.channel_capacity).0,
+                sender: broadcast::channel(capacity).0,
                 wake: Notify::new(),
             });
             tokio::spawn(run_flusher(Arc::clone(&channel), self.config.clone()));
@@ -279,7 +306,7 @@ impl Hub {
         let mut state = lock(&channel.state);
         state.last_offset = last_offset;
         state.flushed_offset = last_offset;
-        let keep = history.len().saturating_sub(self.config.history_len);
+        let keep = history.len().saturating_sub(channel.history_len);
         state.history = history.into_iter().skip(keep).map(Arc::new).collect();
         if channel.replays_latest {
             state.latest = state.history.back().cloned();
@@ -348,8 +375,8 @@ impl Hub {
     pub fn release(&self, prepared: Vec<Prepared>) {
         for Prepared { channel, event } in prepared {
             let mut state = lock(&channel.state);
-            if self.config.history_len > 0 {
-                if state.history.len() >= self.config.history_len {
+            if channel.history_len > 0 {
+                if state.history.len() >= channel.history_len {
                     state.history.pop_front();
                 }
                 state.history.push_back(Arc::clone(&event));
@@ -424,14 +451,61 @@ impl Hub {
         }
     }
 
-    /// The position a snapshot taken now corresponds to.
+    /// The position a snapshot taken now corresponds to. Asking about a
+    /// topic that does not exist allocates nothing: it stands at offset 0 of
+    /// the epoch it will get when created.
     pub fn position(&self, topic: &Topic) -> StreamPosition {
-        let channel = self.channel(topic);
-        let state = lock(&channel.state);
-        StreamPosition {
-            epoch: channel.epoch.to_string(),
-            offset: state.last_offset,
+        match read_lock(&self.topics).get(topic) {
+            Some(channel) => StreamPosition {
+                epoch: channel.epoch.to_string(),
+                offset: lock(&channel.state).last_offset,
+            },
+            None => StreamPosition {
+                epoch: self.fresh_epoch(topic),
+                offset: 0,
+            },
         }
+    }
+
+    /// The epoch a topic created now gets. Once any topic has been removed,
+    /// epochs carry the removal count, so a topic created again never
+    /// shares an epoch with its earlier life.
+    fn fresh_epoch(&self, topic: &Topic) -> String {
+        match self.removals.load(Relaxed) {
+            0 => format!("{}-{topic}", self.epoch_seed),
+            n => format!("{}.{n}-{topic}", self.epoch_seed),
+        }
+    }
+
+    /// Number of topics that exist now.
+    pub fn topic_count(&self) -> usize {
+        read_lock(&self.topics).len()
+    }
+
+    /// Removes `topic` (its history, channel and flusher) if nobody is
+    /// subscribed and nothing is waiting to be released; `true` if removed.
+    /// A topic created again later starts a new epoch, so a client holding
+    /// an old position is told `recovered: false`.
+    pub fn remove_if_unused(&self, topic: &Topic) -> bool {
+        let mut topics = write_lock(&self.topics);
+        let Some(channel) = topics.get(topic) else {
+            return false;
+        };
+        {
+            let state = lock(&channel.state);
+            if channel.sender.receiver_count() > 0
+                || state.last_offset != state.flushed_offset
+                || !state.pending.is_empty()
+            {
+                return false;
+            }
+        }
+        if let Some(channel) = topics.remove(topic) {
+            self.removals.fetch_add(1, Relaxed);
+            channel.removed.store(true, Relaxed);
+            channel.wake.notify_one();
+        }
+        true
     }
 
     /// Every topic's subscribers and counters, sorted by name, for metrics.
@@ -454,6 +528,9 @@ impl Hub {
 async fn run_flusher(channel: Arc<TopicChannel>, config: HubConfig) {
     loop {
         channel.wake.notified().await;
+        if channel.removed.load(Relaxed) {
+            return;
+        }
         let due = lock(&channel.state)
             .last_flush
             .map(|at| at + config.batch_window);
@@ -535,6 +612,33 @@ mod tests {
                 .collect(),
             other => panic!("unexpected op {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_unused_topic_is_removed_and_comes_back_in_a_new_epoch() {
+        let hub = hub(100);
+        let topic = Topic::SymbolTicks("ZZ".into());
+        let before = hub.position(&topic);
+        assert_eq!(
+            hub.topic_count(),
+            0,
+            "asking for a position allocates nothing"
+        );
+        hub.publish(&topic, &json!({"i": 1}), None, None).unwrap();
+        let sub = hub.subscribe(&topic, None);
+        assert!(!hub.remove_if_unused(&topic), "a subscriber keeps it");
+        drop(sub);
+        assert!(hub.remove_if_unused(&topic));
+        assert_eq!(hub.topic_count(), 0);
+        let after = hub.position(&topic);
+        assert_ne!(after.epoch, before.epoch);
+        let old = StreamPosition {
+            epoch: before.epoch,
+            offset: 1,
+        };
+        let sub = hub.subscribe(&topic, Some(&old));
+        assert!(!sub.recovered, "history of the removed topic is gone");
+        assert_eq!(sub.epoch.as_ref(), after.epoch);
     }
 
     #[tokio::test]

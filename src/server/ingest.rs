@@ -5,13 +5,13 @@
 //! Batches are all-or-nothing: every item is validated before any is
 //! applied, so a rejected batch leaves no trace.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::analytics::engagement::{
     Counts, EngagementConfig, EngagementEngine, EngagementError, EngagementUpdate, Rates, TopPost,
 };
-use crate::analytics::market::{MarketConfig, MarketEngine, SymbolSummary};
+use crate::analytics::market::{IgnoreReason, MarketConfig, MarketEngine, SymbolSummary};
 use crate::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
 use crate::analytics::sentiment_window::{SentimentStats, SentimentWindow};
 use crate::model::{
@@ -30,6 +30,30 @@ pub const RECENT_POSTS: usize = 200;
 pub const SENTIMENT_WINDOW: usize = 200;
 /// Window of "top posts" (15 minutes).
 pub const TOP_POSTS_WINDOW_MS: TimestampMs = 15 * 60 * 1000;
+
+/// What producers can make the node hold; see the README's limits table.
+#[derive(Clone, Debug)]
+pub struct IngestLimits {
+    /// Symbols tracked at most (market engine, per-symbol topics, sentiment).
+    pub max_symbols: usize,
+    /// When set, only these symbols are accepted (and tracked from the start).
+    pub allowed_symbols: Option<BTreeSet<String>>,
+    /// How far a tick's `ts` may lie ahead of the server's clock.
+    pub max_future_skew_ms: TimestampMs,
+    /// Symbols one post is attributed to at most.
+    pub max_symbols_per_post: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_symbols: 1_000,
+            allowed_symbols: None,
+            max_future_skew_ms: 5_000,
+            max_symbols_per_post: 10,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -74,6 +98,9 @@ impl<T> Pending<T> {
 struct RecentTicks {
     ticks: VecDeque<Tick>,
     position: Option<StreamPosition>,
+    /// Wall time the newest tick arrived (not its `ts`: a backfill of old
+    /// data is as fresh as live data), for dropping idle symbols.
+    arrived: TimestampMs,
 }
 
 struct LiveState {
@@ -90,6 +117,7 @@ pub struct Ingest {
     hub: Arc<Hub>,
     storage: Option<Arc<Storage>>,
     analyzer: &'static SentimentAnalyzer,
+    limits: IngestLimits,
     state: Mutex<LiveState>,
 }
 
@@ -97,13 +125,23 @@ impl Ingest {
     /// Without `storage` everything lives in memory and events are released
     /// at once; with it, an ingest call returns once its data is on disk.
     pub fn new(hub: Arc<Hub>, storage: Option<Arc<Storage>>) -> Self {
+        Self::with_limits(hub, storage, IngestLimits::default())
+    }
+
+    /// [`Ingest::new`] with explicit limits.
+    pub fn with_limits(hub: Arc<Hub>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
+        let market = MarketConfig {
+            max_symbols: limits.max_symbols,
+            ..MarketConfig::default()
+        };
         Self {
             hub,
             storage,
             analyzer: SentimentAnalyzer::global(),
+            limits,
             state: Mutex::new(LiveState {
                 recent_ticks: BTreeMap::new(),
-                market: MarketEngine::new(MarketConfig::default()),
+                market: MarketEngine::new(market),
                 engagement: EngagementEngine::new(EngagementConfig::default()),
                 posts: VecDeque::new(),
                 next_post_id: 1,
@@ -135,10 +173,12 @@ impl Ingest {
             entry.ticks.push_back(tick);
         }
         let symbols: Vec<String> = state.recent_ticks.keys().cloned().collect();
+        let restored_at = now_ms();
         for symbol in symbols {
             let position = self.hub.position(&Topic::SymbolTicks(symbol.clone()));
             if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
                 entry.position = Some(position);
+                entry.arrived = restored_at;
             }
         }
         let feed_from = restored.posts.len().saturating_sub(RECENT_POSTS);
@@ -218,10 +258,16 @@ impl Ingest {
         ticks: Vec<Tick>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<Published>>, IngestError> {
-        validate_all(&ticks, |tick| tick.validate(now))?;
+        validate_all(&ticks, |tick| self.admit_tick(tick, now))?;
         self.check_storage()?;
         let (positions, commit) = {
             let mut state = self.state();
+            if let Err((index, reason)) = state.market.check_batch(&ticks) {
+                return Err(IngestError::Invalid {
+                    index,
+                    error: refusal(&ticks[index], reason, state.market.config()),
+                });
+            }
             let mut batch = WriteBatch::default();
             let mut positions = Vec::with_capacity(ticks.len());
             for tick in ticks {
@@ -261,6 +307,10 @@ impl Ingest {
         batch.events.push(on_all);
         batch.events.push(on_symbol);
         let outcome = state.market.apply(&tick);
+        if !outcome.is_applied() {
+            // `check_batch` accepted it, so this is a bug; say so loudly.
+            tracing::error!(?outcome.status, symbol = %tick.symbol, "an admitted tick was ignored");
+        }
         for update in outcome.updates {
             let topic = Topic::Candles(update.candle.symbol.clone());
             batch
@@ -274,6 +324,7 @@ impl Ingest {
         }
         entry.ticks.push_back(tick.clone());
         entry.position = Some(symbol_position.into());
+        entry.arrived = now_ms();
         batch.ticks.push(tick);
         Ok(published)
     }
@@ -326,15 +377,28 @@ impl Ingest {
         self.check_storage()?;
         let (created, commit) = {
             let mut state = self.state();
-            let known: Vec<String> = state.recent_ticks.keys().cloned().collect();
+            let mut known: Vec<&str> = state.recent_ticks.keys().map(String::as_str).collect();
+            if let Some(allowed) = &self.limits.allowed_symbols {
+                known.extend(allowed.iter().map(String::as_str));
+                known.sort_unstable();
+                known.dedup();
+            }
+            let known: Vec<String> = known.into_iter().map(str::to_owned).collect();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let max_symbols = self.limits.max_symbols_per_post;
             let mut batch = WriteBatch::default();
             let mut created = Vec::with_capacity(posts.len());
             for new in posts {
                 let post = Post {
                     id: state.next_post_id,
                     sentiment: self.analyzer.analyze(&new.text),
-                    symbols: mentioned_symbols(&new.text, &known),
+                    // Only tracked symbols, so made-up cashtags cannot
+                    // create sentiment windows.
+                    symbols: mentioned_symbols(&new.text, &known)
+                        .into_iter()
+                        .filter(|symbol| known.binary_search(&symbol.as_str()).is_ok())
+                        .take(max_symbols)
+                        .collect(),
                     ts: new.ts.unwrap_or(now),
                     author: new.author.trim().to_owned(),
                     text: new.text,
@@ -469,6 +533,92 @@ impl Ingest {
         })
     }
 
+    /// Checks what a tick can be checked for without the engine's state:
+    /// its values, its time against the clock and the allowlist.
+    fn admit_tick(&self, tick: &Tick, now: TimestampMs) -> Result<(), ValidationError> {
+        tick.validate(now)?;
+        let skew = self.limits.max_future_skew_ms;
+        if tick.ts > now.saturating_add(skew) {
+            return Err(ValidationError {
+                field: "ts",
+                message: format!(
+                    "lies {} ms in the future; ticks may be at most {skew} ms ahead of the server's clock",
+                    tick.ts - now
+                ),
+            });
+        }
+        if let Some(allowed) = &self.limits.allowed_symbols {
+            if !allowed.contains(&tick.symbol) {
+                return Err(ValidationError {
+                    field: "symbol",
+                    message: format!(
+                        "{} is not one of the symbols this server accepts",
+                        tick.symbol
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `symbol` is tracked: it has data, or it is on the allowlist.
+    /// Only tracked symbols have topics.
+    pub fn tracks(&self, symbol: &str) -> bool {
+        self.limits
+            .allowed_symbols
+            .as_ref()
+            .is_some_and(|allowed| allowed.contains(symbol))
+            || self.state().recent_ticks.contains_key(symbol)
+    }
+
+    /// The limits this node enforces.
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
+    }
+
+    /// Number of symbols tracked now.
+    pub fn symbol_count(&self) -> usize {
+        self.state().recent_ticks.len()
+    }
+
+    /// Stops tracking symbols whose newest tick arrived before `idle_before`
+    /// (wall time) and whose topics nobody subscribes to, freeing their
+    /// memory, topics and slot. Allowlisted symbols stay. Returns the
+    /// symbols dropped.
+    pub fn forget_idle_symbols(&self, idle_before: TimestampMs) -> Vec<String> {
+        let mut state = self.state();
+        let idle: Vec<String> = state
+            .recent_ticks
+            .iter()
+            .filter(|(symbol, recent)| {
+                recent.arrived < idle_before
+                    && !self
+                        .limits
+                        .allowed_symbols
+                        .as_ref()
+                        .is_some_and(|allowed| allowed.contains(*symbol))
+            })
+            .map(|(symbol, _)| symbol.clone())
+            .collect();
+        let mut dropped = Vec::new();
+        for symbol in idle {
+            let ticks = Topic::SymbolTicks(symbol.clone());
+            let candles = Topic::Candles(symbol.clone());
+            // Both topics go, or neither (a subscriber keeps the symbol).
+            if !self.hub.remove_if_unused(&ticks) && self.hub.position(&ticks).offset > 0 {
+                continue;
+            }
+            if !self.hub.remove_if_unused(&candles) && self.hub.position(&candles).offset > 0 {
+                continue;
+            }
+            state.recent_ticks.remove(&symbol);
+            state.market.forget(&symbol);
+            state.symbol_sentiment.remove(&symbol);
+            dropped.push(symbol);
+        }
+        dropped
+    }
+
     /// Symbols seen so far, sorted.
     pub fn symbols(&self) -> Vec<String> {
         self.state().recent_ticks.keys().cloned().collect()
@@ -539,6 +689,34 @@ impl Ingest {
     }
 }
 
+/// Why the market engine cannot use a tick, as an item error.
+fn refusal(tick: &Tick, reason: IgnoreReason, market: &MarketConfig) -> ValidationError {
+    let symbol = &tick.symbol;
+    let (field, message) = match reason {
+        IgnoreReason::TooLate => (
+            "ts",
+            format!(
+                "is more than {} ms older than the newest tick of {symbol}; the market engine cannot place it",
+                market.late_tolerance_ms
+            ),
+        ),
+        IgnoreReason::Duplicate => (
+            "ts",
+            format!("repeats the last tick of {symbol} (same ts, price and volume)"),
+        ),
+        IgnoreReason::TooManySymbols => (
+            "symbol",
+            format!(
+                "{symbol} is new and the server already tracks its limit of {} symbols",
+                market.max_symbols
+            ),
+        ),
+        IgnoreReason::InvalidValue => ("price", "is not a usable price or volume".to_owned()),
+        IgnoreReason::TimestampOutOfRange => ("ts", "is out of range".to_owned()),
+    };
+    ValidationError { field, message }
+}
+
 /// Validates every item of a batch before any is applied, naming the first bad one.
 fn validate_all<T>(
     items: &[T],
@@ -607,11 +785,12 @@ mod tests {
     async fn posts_are_scored_attributed_and_aggregated() {
         let ingest = ingest();
         ingest.tick(tick("TSLA", 200.0, NOW), NOW).await.unwrap();
+        ingest.tick(tick("AAPL", 180.0, NOW), NOW).await.unwrap();
         let posts = ingest
             .posts(
                 vec![
                     new_post("TSLA is going to the moon, love it!"),
-                    new_post("$AAPL is a terrible dump"),
+                    new_post("$AAPL is a terrible dump $MADEUP"),
                 ],
                 NOW,
             )
@@ -620,7 +799,7 @@ mod tests {
         assert_eq!(posts[0].id, 1);
         assert_eq!(posts[0].symbols, ["TSLA"]);
         assert!(posts[0].sentiment.compound > 0.3);
-        assert_eq!(posts[1].symbols, ["AAPL"]);
+        assert_eq!(posts[1].symbols, ["AAPL"], "only tracked symbols count");
         assert!(posts[1].sentiment.compound < -0.3);
         let (overall, by_symbol) = ingest.sentiment();
         assert_eq!(

@@ -195,3 +195,23 @@ pub fn resident_memory_bytes() -> u64 {
         .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
 }
+
+/// The limits model in `/metrics`: what is held now and each bound, so an
+/// operator sees how close a node is to them (README, "Limits").
+pub fn render_limits(held: &[(&str, &str, u64)], limits: &[(&str, f64)]) -> String {
+    let mut out = String::with_capacity(1024);
+    for (name, help, value) in held {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pulse_limit A configured bound (0 = unlimited where the README says so).\n# TYPE pulse_limit gauge"
+    );
+    for (name, value) in limits {
+        let _ = writeln!(out, "pulse_limit{{name=\"{name}\"}} {value}");
+    }
+    out
+}

@@ -7,6 +7,7 @@ pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod outbox;
+pub mod pending_topics;
 pub mod presence;
 pub mod replay;
 pub mod simulator;
@@ -51,6 +52,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Simulator(#[from] SimulatorError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error("server failed: {0}")]
@@ -154,10 +157,8 @@ impl RunningServer {
 
 /// Binds, starts the simulator (if enabled) and serves until shut down.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    config.validate()?;
     let simulator = config.simulator();
-    if let Some(sim) = &simulator {
-        sim.validate()?;
-    }
     let wanted = config
         .addr
         .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
@@ -181,8 +182,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => (None, storage::Restored::default()),
     };
     let fresh = restored.is_empty();
-    let ingest = Arc::new(Ingest::new(Arc::clone(&hub), storage));
+    let ingest = Arc::new(Ingest::with_limits(
+        Arc::clone(&hub),
+        storage,
+        config.ingest_limits(),
+    ));
     ingest.restore(restored);
+    let symbol_idle = config.symbol_idle();
+    let max_sessions_per_ip = config.max_sessions_per_ip;
+    let max_pending_topics = config.max_pending_topics;
+    let sweep_every = Duration::from_secs(config.prune_every_secs.clamp(1, 60));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         rate_limiter: Arc::new(api::RateLimiter::new(config.ingest_rate)),
@@ -190,7 +199,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         hub: Arc::clone(&hub),
         ingest,
         metrics: Arc::new(Metrics::default()),
-        presence: Arc::new(presence::PresenceTracker::default()),
+        presence: Arc::new(presence::PresenceTracker::new(max_sessions_per_ip)),
+        pending_topics: Arc::new(pending_topics::PendingTopics::new(max_pending_topics)),
         shutdown: stopped.clone(),
         drop_connections: Arc::new(watch::channel(0).0),
     };
@@ -203,6 +213,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     background.push(tokio::spawn(close_candles_on_time(Arc::clone(
         &state.ingest,
     ))));
+    background.push(tokio::spawn(forget_idle_symbols(
+        Arc::clone(&state.ingest),
+        symbol_idle,
+        sweep_every,
+    )));
     if let Some(sim) = simulator {
         let mut feed = SimulatedFeed::new(&sim);
         // A database that already holds data keeps its history, and prices
@@ -336,10 +351,43 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.hub.report()),
-    )
+    let config = &state.config;
+    let mut text = state.metrics.render(&state.hub.report());
+    text.push_str(&metrics::render_limits(
+        &[
+            (
+                "pulse_symbols_tracked",
+                "Symbols the node tracks (bounded by --max-symbols).",
+                state.ingest.symbol_count() as u64,
+            ),
+            (
+                "pulse_topics",
+                "Hub topics that exist now.",
+                state.hub.topic_count() as u64,
+            ),
+            (
+                "pulse_pending_topics",
+                "Subscribed per-symbol topics of symbols without data (bounded by --max-pending-topics).",
+                state.pending_topics.len() as u64,
+            ),
+        ],
+        &[
+            ("max_symbols", config.max_symbols as f64),
+            ("max_future_skew_ms", config.max_future_skew_ms as f64),
+            ("max_subscriptions", config.max_subscriptions as f64),
+            ("max_pending_topics", config.max_pending_topics as f64),
+            ("publish_rate", config.publish_rate),
+            ("analyze_rate", config.analyze_rate),
+            ("max_sessions_per_ip", f64::from(config.max_sessions_per_ip)),
+            ("symbol_history", config.symbol_history as f64),
+            ("history", config.history as f64),
+            ("max_queued_frames", config.max_queued_frames as f64),
+            ("max_queued_bytes", config.max_queued_bytes as f64),
+            ("max_body_bytes", config.max_body_bytes as f64),
+            ("ingest_rate", config.ingest_rate),
+        ],
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Closes candles of quiet symbols when their interval ends.
@@ -350,6 +398,21 @@ async fn close_candles_on_time(ingest: Arc<Ingest>) {
         timer.tick().await;
         if let Err(error) = ingest.close_due_candles(now_ms()).await {
             tracing::warn!(%error, "closing due candles failed");
+        }
+    }
+}
+
+/// Drops symbols that had no tick for `idle` and nobody watches, so the
+/// tracked set only holds what is in use (see `--max-symbols`).
+async fn forget_idle_symbols(ingest: Arc<Ingest>, idle: Duration, every: Duration) {
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let dropped = ingest.forget_idle_symbols(now_ms().saturating_sub(idle_ms));
+        if !dropped.is_empty() {
+            tracing::info!(count = dropped.len(), "idle symbols no longer tracked");
         }
     }
 }

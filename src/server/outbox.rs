@@ -78,6 +78,8 @@ pub struct Outbox {
     limits: OutboxLimits,
     state: Mutex<State>,
     ready: Notify,
+    /// Signalled whenever the writer empties the queue.
+    drained: Notify,
 }
 
 impl Outbox {
@@ -86,6 +88,7 @@ impl Outbox {
             limits,
             state: Mutex::new(State::default()),
             ready: Notify::new(),
+            drained: Notify::new(),
         }
     }
 
@@ -95,26 +98,25 @@ impl Outbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a reply or backlog frame. These are not subject to the budget:
-    /// they are answers the client asked for, bounded by the request itself.
-    pub fn push_own(&self, item: Outgoing) {
-        let mut state = self.state();
-        if state.close.is_some() {
-            return;
-        }
-        state.bytes += item.len();
-        state.queue.push_back(item);
-        drop(state);
-        self.ready.notify_one();
+    /// Queues a frame made for this connection alone (a reply, an error, a
+    /// backlog chunk). It counts against the same budget as hub frames: a
+    /// client that asks for answers and never reads them is a slow consumer
+    /// like any other.
+    pub fn push_own(&self, item: Outgoing) -> PushOutcome {
+        self.push(item)
     }
 
     /// Queues a hub frame, conflating or closing when over budget.
     pub fn push_frame(&self, frame: Arc<Frame>) -> PushOutcome {
+        self.push(Outgoing::Shared(frame))
+    }
+
+    fn push(&self, item: Outgoing) -> PushOutcome {
         let mut state = self.state();
         if state.close.is_some() {
             return PushOutcome::Closed;
         }
-        let len = frame.text.len();
+        let len = item.len();
         let over = |state: &State| {
             state.queue.len() + 1 > self.limits.max_frames
                 || state.bytes + len > self.limits.max_bytes
@@ -140,10 +142,28 @@ impl Outbox {
             }
         }
         state.bytes += len;
-        state.queue.push_back(Outgoing::Shared(frame));
+        state.queue.push_back(item);
         drop(state);
         self.ready.notify_one();
         outcome
+    }
+
+    /// Whether a backlog chunk of `len` bytes may be queued now. Backlogs
+    /// take at most half the budget, so live frames and replies keep room;
+    /// the rest follows as the client reads ([`Outbox::drained`]). An empty
+    /// queue always takes one chunk, so a backlog always makes progress.
+    pub fn has_room_for_backlog(&self, len: usize) -> bool {
+        let state = self.state();
+        state.close.is_none()
+            && (state.queue.is_empty()
+                || (state.queue.len() < self.limits.max_frames / 2
+                    && state.bytes + len <= self.limits.max_bytes / 2))
+    }
+
+    /// Resolves once the writer has taken what was queued (immediately if it
+    /// did so since the last call).
+    pub async fn drained(&self) {
+        self.drained.notified().await;
     }
 
     /// Asks the writer to close the connection after what is queued.
@@ -173,7 +193,10 @@ impl Outbox {
                 if !state.queue.is_empty() || state.close.is_some() {
                     state.bytes = 0;
                     let items = state.queue.drain(..).collect();
-                    return (items, state.close.clone());
+                    let close = state.close.clone();
+                    drop(state);
+                    self.drained.notify_one();
+                    return (items, close);
                 }
             }
             notified.await;
@@ -327,5 +350,44 @@ mod tests {
         assert_eq!(outbox.push_frame(post_frame(99, 1)), PushOutcome::Closed);
         let (_, close) = outbox.next_batch().await;
         assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);
+    }
+
+    #[tokio::test]
+    async fn replies_count_against_the_budget_too() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_frames: 100,
+            max_bytes: 1_000,
+        });
+        let reply = || Outgoing::Own(Utf8Bytes::from("x".repeat(300)));
+        for _ in 0..3 {
+            assert_eq!(outbox.push_own(reply()), PushOutcome::Queued);
+        }
+        assert_eq!(
+            outbox.push_own(reply()),
+            PushOutcome::Closing { skipped: 0 }
+        );
+        let (_, close) = outbox.next_batch().await;
+        assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);
+    }
+
+    #[tokio::test]
+    async fn backlogs_take_half_the_budget_and_resume_when_drained() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_frames: 100,
+            max_bytes: 1_000,
+        });
+        assert!(
+            outbox.has_room_for_backlog(2_000),
+            "an empty queue takes one chunk"
+        );
+        outbox.push_own(Outgoing::Own(Utf8Bytes::from("x".repeat(400))));
+        assert!(outbox.has_room_for_backlog(100));
+        assert!(!outbox.has_room_for_backlog(101));
+        let _ = outbox.next_batch().await;
+        // The writer took the queue: the signal is waiting.
+        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.drained())
+            .await
+            .expect("drained is signalled");
+        assert!(outbox.has_room_for_backlog(500));
     }
 }

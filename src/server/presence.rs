@@ -5,6 +5,7 @@
 //! storm cannot flood subscribers.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,14 +16,24 @@ use super::hub::Hub;
 
 #[derive(Default)]
 struct Counts {
-    sessions: HashMap<String, u32>,
+    /// Connections per session, and the address that brought the session.
+    sessions: HashMap<String, (u32, IpAddr)>,
+    /// Sessions each address brought, so one address counts as at most
+    /// `max_sessions_per_ip` users however many ids it makes up.
+    per_ip: HashMap<IpAddr, u32>,
     connections: u64,
     dirty: bool,
 }
 
-#[derive(Default)]
 pub struct PresenceTracker {
+    max_sessions_per_ip: u32,
     counts: Mutex<Counts>,
+}
+
+impl Default for PresenceTracker {
+    fn default() -> Self {
+        Self::new(8)
+    }
 }
 
 /// Unregisters its connection when dropped, however the connection ends.
@@ -36,10 +47,20 @@ impl Drop for PresenceGuard {
         let mut counts = self.tracker.counts();
         counts.connections = counts.connections.saturating_sub(1);
         if let Some(session) = self.session.take() {
-            if let Some(n) = counts.sessions.get_mut(&session) {
-                *n -= 1;
+            let mut left = None;
+            if let Some((n, ip)) = counts.sessions.get_mut(&session) {
+                *n = n.saturating_sub(1);
                 if *n == 0 {
-                    counts.sessions.remove(&session);
+                    left = Some(*ip);
+                }
+            }
+            if let Some(ip) = left {
+                counts.sessions.remove(&session);
+                if let Some(n) = counts.per_ip.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        counts.per_ip.remove(&ip);
+                    }
                 }
             }
         }
@@ -48,20 +69,40 @@ impl Drop for PresenceGuard {
 }
 
 impl PresenceTracker {
+    /// One address counts as at most `max_sessions_per_ip` active users.
+    pub fn new(max_sessions_per_ip: u32) -> Self {
+        Self {
+            max_sessions_per_ip,
+            counts: Mutex::default(),
+        }
+    }
+
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a connection; `session` identifies a dashboard page (several
-    /// connections of one page count once).
-    pub fn join(self: &Arc<Self>, session: Option<String>) -> PresenceGuard {
+    /// Registers a connection from `ip`; `session` identifies a dashboard
+    /// page (several connections of one page count once). A new session
+    /// from an address that already brought its limit counts as a
+    /// connection only.
+    pub fn join(self: &Arc<Self>, session: Option<String>, ip: IpAddr) -> PresenceGuard {
         let mut counts = self.counts();
         counts.connections += 1;
-        if let Some(session) = &session {
-            *counts.sessions.entry(session.clone()).or_default() += 1;
-        }
+        let session = session.filter(|session| {
+            if let Some((n, _)) = counts.sessions.get_mut(session) {
+                *n += 1;
+                return true;
+            }
+            let brought = counts.per_ip.get(&ip).copied().unwrap_or(0);
+            if brought >= self.max_sessions_per_ip {
+                return false;
+            }
+            counts.per_ip.insert(ip, brought + 1);
+            counts.sessions.insert(session.clone(), (1, ip));
+            true
+        });
         counts.dirty = true;
         PresenceGuard {
             tracker: Arc::clone(self),
@@ -114,12 +155,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_address_counts_as_at_most_its_limit_of_users() {
+        let tracker = Arc::new(PresenceTracker::new(3));
+        let (one, other) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let guards: Vec<_> = (0..300)
+            .map(|i| tracker.join(Some(format!("made-up-{i}")), one))
+            .collect();
+        assert_eq!(tracker.current().sessions, 3);
+        assert_eq!(tracker.current().connections, 300);
+        let real = tracker.join(Some("real".into()), other);
+        assert_eq!(tracker.current().sessions, 4, "other addresses still count");
+        drop(guards);
+        assert_eq!(tracker.current().sessions, 1);
+        // The address's slots are free again.
+        let again = tracker.join(Some("later".into()), one);
+        assert_eq!(tracker.current().sessions, 2);
+        drop((real, again));
+        assert_eq!(tracker.current(), Presence::default());
+    }
+
+    #[test]
     fn sessions_count_once_and_leave_on_drop() {
         let tracker = Arc::new(PresenceTracker::default());
-        let a1 = tracker.join(Some("a".into()));
-        let a2 = tracker.join(Some("a".into()));
-        let b = tracker.join(Some("b".into()));
-        let bot = tracker.join(None);
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let a1 = tracker.join(Some("a".into()), ip);
+        let a2 = tracker.join(Some("a".into()), ip);
+        let b = tracker.join(Some("b".into()), ip);
+        let bot = tracker.join(None, ip);
         assert_eq!(
             tracker.current(),
             Presence {

@@ -24,6 +24,9 @@ pub struct SimulatorConfig {
     pub engagement_rate: f64,
 }
 
+/// Longest simulated past generated at start (one day).
+pub const MAX_BACKFILL_SECS: u64 = 86_400;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SimulatorError {
     #[error("simulator needs at least one symbol")]
@@ -35,6 +38,8 @@ pub enum SimulatorError {
     },
     #[error("simulator tick rate must be a finite number between 0.01 and 100000, got {0}")]
     Rate(f64),
+    #[error("simulator backfill must be at most {MAX_BACKFILL_SECS} seconds, got {0}")]
+    Backfill(u64),
     #[error("simulator volatility must be a finite number between 0 and 0.1, got {0}")]
     Volatility(f64),
     #[error("simulator {what} rate must be a finite number between 0 and 10000, got {rate}")]
@@ -54,6 +59,9 @@ impl SimulatorConfig {
         }
         if !(0.01..=100_000.0).contains(&self.tick_rate) {
             return Err(SimulatorError::Rate(self.tick_rate));
+        }
+        if self.backfill_secs > MAX_BACKFILL_SECS {
+            return Err(SimulatorError::Backfill(self.backfill_secs));
         }
         if !(0.0..=0.1).contains(&self.volatility) {
             return Err(SimulatorError::Volatility(self.volatility));

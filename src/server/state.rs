@@ -21,6 +21,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub metrics: Arc<Metrics>,
     pub presence: Arc<PresenceTracker>,
+    /// Subscribed per-symbol topics of symbols without data yet.
+    pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,

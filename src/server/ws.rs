@@ -31,9 +31,11 @@ use super::ingest::{now_ms, IngestError};
 use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
 use super::state::AppState;
 
-/// Close code for a client that keeps sending bad frames.
+/// Close code for a client that keeps sending malformed frames.
 const POLICY_VIOLATION: u16 = 1008;
-/// Bad frames tolerated per connection before it is closed.
+/// Malformed frames tolerated per connection before it is closed. Rejected
+/// records (a publish whose data fails validation) never count: a producer
+/// replaying a file with many bad lines must hear about every one.
 const MAX_PROTOCOL_ERRORS: u32 = 100;
 /// Frames beyond this are refused by the WebSocket layer itself (close 1009);
 /// between [`MAX_CLIENT_FRAME_BYTES`] and this the client gets an `error` reply.
@@ -52,7 +54,12 @@ pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<WsParams>,
+    connect_info: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
 ) -> Response {
+    let client_ip = connect_info.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| {
+        let axum::Extension(axum::extract::ConnectInfo(addr)) = info;
+        addr.ip()
+    });
     if let Err(message) = check_origin(&headers, &state.config.allowed_origins) {
         let body = serde_json::json!({"error": {"code": "forbidden_origin", "message": message}});
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
@@ -76,7 +83,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             // Bounded so a client cannot make the presence map hold huge keys.
             let session = params.session.filter(|s| !s.is_empty() && s.len() <= 64);
-            let presence = state.presence.join(session);
+            let presence = state.presence.join(session, client_ip);
             async move {
                 Connection::new(state, can_publish).run(socket).await;
                 drop(presence);
@@ -145,6 +152,13 @@ struct Connection {
     outbox: Arc<Outbox>,
     subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
     cursors: HashMap<Arc<str>, TopicCursor>,
+    /// Subscriptions whose backlog did not fit the outbox yet; they go on
+    /// from their cursor once the client has read what is queued.
+    resuming: std::collections::VecDeque<TopicCursor>,
+    /// Pending topics (see `pending_topics`) this connection counts in.
+    pending: Vec<Topic>,
+    /// Publish and analyze requests of this connection (token bucket).
+    throttle: Throttle,
     protocol_errors: u32,
     /// `id` of the request being handled, echoed in its error replies.
     request_id: Option<serde_json::Value>,
@@ -161,14 +175,17 @@ impl Connection {
             max_bytes: state.config.max_queued_bytes,
         };
         Self {
-            state,
             can_publish,
             outbox: Arc::new(Outbox::new(limits)),
             subscriptions: StreamMap::new(),
             cursors: HashMap::new(),
+            resuming: std::collections::VecDeque::new(),
+            pending: Vec::new(),
+            throttle: Throttle::new(state.config.publish_rate, state.config.analyze_rate),
             protocol_errors: 0,
             request_id: None,
             in_flight: futures::stream::FuturesOrdered::new(),
+            state,
         }
     }
 
@@ -193,13 +210,17 @@ impl Connection {
         let mut shutdown = self.state.shutdown.clone();
         let mut drop_hook = self.state.drop_connections.subscribe();
 
+        let outbox = Arc::clone(&self.outbox);
         loop {
+            let paused_until = self.throttle.paused_until();
             tokio::select! {
-                incoming = stream.next(), if self.in_flight.len() < MAX_PUBLISHES_IN_FLIGHT => {
+                incoming = stream.next(), if self.in_flight.len() < MAX_PUBLISHES_IN_FLIGHT && paused_until.is_none() => {
                     let Some(Ok(message)) = incoming else {
                         if let Some(Err(error)) = incoming {
                             tracing::debug!(%error, "websocket read failed");
-                            self.outbox.close(1009, "frame too large or malformed");
+                            if let Some((code, reason)) = close_for_read_error(error) {
+                                self.outbox.close(code, reason);
+                            }
                         }
                         break;
                     };
@@ -220,11 +241,19 @@ impl Connection {
                 Some((topic, item)) = self.subscriptions.next(), if !self.subscriptions.is_empty() => {
                     self.deliver(topic, item);
                 }
+                () = outbox.drained(), if !self.resuming.is_empty() => {
+                    self.resume_backlogs();
+                }
+                () = sleep_until_some(paused_until) => {
+                    self.throttle.resume();
+                }
                 Ok(()) = drop_hook.changed() => {
                     self.outbox.close(1012, "connections dropped by the test hook");
                     break;
                 }
                 () = stopped(&mut shutdown) => {
+                    // Every publish read so far is answered before the close.
+                    self.finish_in_flight().await;
                     self.outbox.close(1001, "server shutting down");
                     break;
                 }
@@ -241,6 +270,10 @@ impl Connection {
                 break;
             }
         }
+        self.subscriptions = StreamMap::new();
+        for topic in std::mem::take(&mut self.pending) {
+            self.leave_pending(topic);
+        }
         // Let the writer flush what is queued (and the close frame), but not forever.
         self.outbox.close(1000, "bye");
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
@@ -251,8 +284,31 @@ impl Connection {
 
     fn reply(&self, message: &ServerMessage) {
         match serde_json::to_string(message) {
-            Ok(text) => self.outbox.push_own(Outgoing::Own(Utf8Bytes::from(text))),
+            Ok(text) => self.queue_own(text),
             Err(error) => tracing::error!(%error, "could not encode a reply"),
+        }
+    }
+
+    /// Queues a frame of this connection's own, within its budget.
+    fn queue_own(&self, text: String) {
+        let outcome = self.outbox.push_own(Outgoing::Own(Utf8Bytes::from(text)));
+        self.count_outcome(&outcome);
+    }
+
+    fn count_outcome(&self, outcome: &PushOutcome) {
+        let metrics = &self.state.metrics;
+        match outcome {
+            PushOutcome::Conflated { .. } => {
+                metrics
+                    .conflations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            PushOutcome::Closing { .. } => {
+                metrics
+                    .slow_consumer_disconnects
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            PushOutcome::Queued | PushOutcome::Closed => {}
         }
     }
 
@@ -260,10 +316,12 @@ impl Connection {
         self.state.metrics.protocol_error(code);
         let id = self.request_id.clone();
         self.reply(&ServerMessage::Error { code, message, id });
-        self.protocol_errors += 1;
-        if self.protocol_errors >= MAX_PROTOCOL_ERRORS {
-            self.outbox
-                .close(POLICY_VIOLATION, "too many invalid frames");
+        if code.is_malformed_frame() {
+            self.protocol_errors += 1;
+            if self.protocol_errors >= MAX_PROTOCOL_ERRORS {
+                self.outbox
+                    .close(POLICY_VIOLATION, "too many malformed frames");
+            }
         }
     }
 
@@ -301,12 +359,14 @@ impl Connection {
             ClientMessage::Subscribe { topics, since } => self.subscribe(topics, since),
             ClientMessage::Unsubscribe { topics } => self.unsubscribe(topics),
             ClientMessage::Publish { topic, data, id } => {
+                self.throttle.take_publish();
                 self.request_id = id;
                 self.publish(&topic, data);
                 self.request_id = None;
             }
             ClientMessage::Ping { id } => self.reply(&ServerMessage::Pong { id }),
             ClientMessage::Analyze { id, text } => {
+                self.throttle.take_analyze();
                 if text.chars().count() > MAX_ANALYZE_CHARS {
                     return self.reply_error(
                         ErrorCode::InvalidData,
@@ -319,50 +379,124 @@ impl Connection {
         }
     }
 
+    /// Parses topic names; a name listed twice counts once. Names that are
+    /// not topics are answered with one error for the whole frame, so a
+    /// frame listing thousands of them costs one reply, not thousands.
     fn parse_topics(&mut self, names: Vec<String>) -> Vec<Topic> {
-        let mut topics = Vec::with_capacity(names.len());
+        let mut topics: Vec<Topic> = Vec::with_capacity(names.len().min(64));
+        let mut unknown = Vec::new();
         for name in names {
             match name.parse::<Topic>() {
-                Ok(topic) => topics.push(topic),
-                Err(error) => self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
+                Ok(topic) if !topics.contains(&topic) => topics.push(topic),
+                Ok(_) => {}
+                Err(_) => unknown.push(name),
             }
+        }
+        if !unknown.is_empty() {
+            self.reply_error(
+                ErrorCode::UnknownTopic,
+                format!(
+                    "{}; topics are ticks, ticks:<SYMBOL>, candles:<SYMBOL>, posts, sentiment, engagement, presence",
+                    name_some("unknown topic", &unknown)
+                ),
+            );
         }
         topics
     }
 
     fn subscribe(&mut self, names: Vec<String>, since: HashMap<String, StreamPosition>) {
+        let max = self.state.config.max_subscriptions;
+        let mut untracked = Vec::new();
+        let mut over_limit = Vec::new();
         for topic in self.parse_topics(names) {
             let name = topic.to_string();
+            let already = self.cursors.contains_key(name.as_str())
+                || self.resuming.iter().any(|c| c.topic == topic);
+            if !already && self.cursors.len() + self.resuming.len() >= max {
+                over_limit.push(name);
+                continue;
+            }
+            // A per-symbol topic of a symbol without data is pending: it
+            // lives while subscribed, and only so many exist at once.
+            let untracked_symbol = topic
+                .symbol()
+                .is_some_and(|symbol| !self.state.ingest.tracks(symbol));
+            if untracked_symbol && !self.pending.contains(&topic) {
+                if !self.state.pending_topics.join(&topic) {
+                    untracked.push(name);
+                    continue;
+                }
+                self.pending.push(topic.clone());
+            }
+            self.resuming.retain(|c| c.topic != topic);
             let subscription = self.state.hub.subscribe(&topic, since.get(&name));
-            self.attach(topic, subscription);
+            self.attach(topic, subscription, true);
+        }
+        if !untracked.is_empty() {
+            self.reply_error(
+                ErrorCode::UnknownTopic,
+                format!(
+                    "{}: no data for that symbol yet, and the server already holds its limit of {} topics waiting for data",
+                    name_some("unknown topic", &untracked),
+                    self.state.pending_topics.max()
+                ),
+            );
+        }
+        if !over_limit.is_empty() {
+            self.reply_error(
+                ErrorCode::TooManySubscriptions,
+                format!(
+                    "{} refused: a connection may hold at most {max} subscriptions",
+                    name_some("topic", &over_limit)
+                ),
+            );
         }
     }
 
-    /// Sends `subscribed` and the backlog, then starts the live feed.
-    fn attach(&mut self, topic: Topic, subscription: Subscription) {
-        self.reply(&ServerMessage::Subscribed {
-            topic: subscription.topic.to_string(),
-            epoch: subscription.epoch.to_string(),
-            offset: subscription.offset,
-            recovered: subscription.recovered,
-        });
-        let max_batch = self.state.hub.config().max_batch.max(1);
-        for chunk in subscription.backlog.chunks(max_batch) {
-            self.outbox
-                .push_own(Outgoing::Own(Utf8Bytes::from(Frame::encode(chunk))));
+    /// Sends `subscribed` (when `announce`, or when the history could not
+    /// be recovered) and as much of the backlog as the outbox has room for,
+    /// then starts the live feed; a backlog that does not fit continues
+    /// from its cursor once the client has read ([`Connection::resume_backlogs`]).
+    fn attach(&mut self, topic: Topic, subscription: Subscription, announce: bool) {
+        if announce || !subscription.recovered {
+            self.reply(&ServerMessage::Subscribed {
+                topic: subscription.topic.to_string(),
+                epoch: subscription.epoch.to_string(),
+                offset: subscription.offset,
+                recovered: subscription.recovered,
+            });
         }
         let name = Arc::clone(&subscription.topic);
+        self.subscriptions.remove(&name);
+        self.cursors.remove(&name);
+        let max_batch = self.state.hub.config().max_batch.max(1);
+        // What the client has so far: everything before the backlog, then
+        // each chunk as it is queued (a replayed state lies after the
+        // announced offset).
+        let mut offset = subscription
+            .backlog
+            .first()
+            .map_or(subscription.offset, |e| e.offset.saturating_sub(1));
+        for chunk in subscription.backlog.chunks(max_batch) {
+            let text = Frame::encode(chunk);
+            if !self.outbox.has_room_for_backlog(text.len()) {
+                self.resuming.push_back(TopicCursor {
+                    topic,
+                    epoch: subscription.epoch,
+                    offset,
+                    skip_through: subscription.skip_through,
+                });
+                return;
+            }
+            self.queue_own(text);
+            offset = chunk.last().map_or(offset, |e| e.offset);
+        }
         self.cursors.insert(
             Arc::clone(&name),
             TopicCursor {
                 topic,
                 epoch: subscription.epoch,
-                // What the client has once the backlog is out (a replayed
-                // state lies after the announced offset).
-                offset: subscription
-                    .backlog
-                    .last()
-                    .map_or(subscription.offset, |e| e.offset),
+                offset,
                 skip_through: subscription.skip_through,
             },
         );
@@ -370,11 +504,41 @@ impl Connection {
             .insert(name, BroadcastStream::new(subscription.receiver));
     }
 
+    /// Gives up a pending topic; the last subscriber of a topic whose symbol
+    /// still has no data removes it.
+    fn leave_pending(&self, topic: Topic) {
+        if self.state.pending_topics.leave(&topic)
+            && topic
+                .symbol()
+                .is_some_and(|symbol| !self.state.ingest.tracks(symbol))
+        {
+            self.state.hub.remove_if_unused(&topic);
+        }
+    }
+
+    /// Continues backlogs that waited for the client to read.
+    fn resume_backlogs(&mut self) {
+        let waiting = std::mem::take(&mut self.resuming);
+        for cursor in waiting {
+            let position = StreamPosition {
+                epoch: cursor.epoch.to_string(),
+                offset: cursor.offset,
+            };
+            let subscription = self.state.hub.subscribe(&cursor.topic, Some(&position));
+            self.attach(cursor.topic, subscription, false);
+        }
+    }
+
     fn unsubscribe(&mut self, names: Vec<String>) {
         for topic in self.parse_topics(names) {
             let name = topic.to_string();
             self.subscriptions.remove(name.as_str());
             self.cursors.remove(name.as_str());
+            self.resuming.retain(|c| c.topic != topic);
+            if let Some(index) = self.pending.iter().position(|t| *t == topic) {
+                let topic = self.pending.swap_remove(index);
+                self.leave_pending(topic);
+            }
             self.reply(&ServerMessage::Unsubscribed { topic: name });
         }
     }
@@ -397,29 +561,15 @@ impl Connection {
                                 .cloned()
                                 .collect();
                             cursor.offset = frame.last_offset();
-                            self.outbox
-                                .push_own(Outgoing::Own(Utf8Bytes::from(Frame::encode(&rest))));
+                            let text = Frame::encode(&rest);
+                            self.queue_own(text);
                             return;
                         }
                     }
                     cursor.offset = frame.last_offset();
                 }
-                let (skipped, closing) = match self.outbox.push_frame(frame) {
-                    PushOutcome::Queued | PushOutcome::Closed => (0, false),
-                    PushOutcome::Conflated { skipped } => (skipped, false),
-                    PushOutcome::Closing { skipped } => (skipped, true),
-                };
-                let metrics = &self.state.metrics;
-                if skipped > 0 {
-                    metrics
-                        .conflations
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                if closing {
-                    metrics
-                        .slow_consumer_disconnects
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+                let outcome = self.outbox.push_frame(frame);
+                self.count_outcome(&outcome);
             }
             // This task fell behind the broadcast channel (never fatal): pick
             // the topic up again from the hub's history where we left off.
@@ -434,7 +584,7 @@ impl Connection {
                     offset: cursor.offset,
                 };
                 let subscription = self.state.hub.subscribe(&cursor.topic, Some(&position));
-                self.attach(cursor.topic, subscription);
+                self.attach(cursor.topic, subscription, true);
             }
         }
     }
@@ -532,6 +682,17 @@ impl Connection {
         self.request_id = None;
     }
 
+    /// Waits (bounded) for every publish in flight and answers each.
+    async fn finish_in_flight(&mut self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.in_flight.next()).await {
+                Ok(Some(done)) => self.finish_publish(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
     fn reply_ingest_error(&mut self, error: IngestError) {
         match error {
             IngestError::Invalid { error, .. } => self.reply_error(
@@ -567,6 +728,127 @@ struct PublishDone {
 /// out is dropped here, so the connection future stays `Send`).
 async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// "unknown topic 'a'" or "3 unknown topics: 'a', 'b', 'c'", naming at most
+/// ten, so an error reply stays small whatever the request listed.
+fn name_some(what: &str, names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("'{}'", n.chars().take(40).collect::<String>()))
+        .collect();
+    if names.len() > SHOWN {
+        listed.push(format!("and {} more", names.len() - SHOWN));
+    }
+    match names.len() {
+        1 => format!("{what} {}", listed.join(", ")),
+        n => format!("{n} {what}s: {}", listed.join(", ")),
+    }
+}
+
+/// Sleeps until `until`, or forever when there is nothing to wait for.
+async fn sleep_until_some(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The close a read error deserves (RFC 6455 §7.4.1): 1007 for text that is
+/// not UTF-8, 1009 for a frame over the size limit, 1002 for other protocol
+/// violations; `None` when the connection is simply gone.
+fn close_for_read_error(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match *error.into_inner().downcast::<WsError>().ok()? {
+        WsError::Utf8(_) => Some((1007, "text frame is not valid UTF-8")),
+        WsError::Capacity(_) => Some((1009, "frame too large")),
+        WsError::Protocol(_) => Some((1002, "WebSocket protocol violation")),
+        _ => None,
+    }
+}
+
+/// Token buckets for the requests of one connection that cost the server
+/// work: `publish` (records per second) and `analyze`. Over the rate the
+/// connection is simply not read until a token is due, so a fast producer
+/// is slowed down (TCP backpressure) rather than refused: nothing it sends
+/// is lost.
+struct Throttle {
+    publish: Bucket,
+    analyze: Bucket,
+    paused_until: Option<tokio::time::Instant>,
+}
+
+struct Bucket {
+    per_second: f64,
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl Bucket {
+    fn new(per_second: f64) -> Self {
+        Self {
+            per_second,
+            tokens: Self::burst(per_second),
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    fn burst(per_second: f64) -> f64 {
+        (per_second * 2.0).max(1.0)
+    }
+
+    /// Takes a token (going into debt if none is left); returns how long
+    /// until the debt is paid off, if there is one.
+    fn take(&mut self, now: tokio::time::Instant) -> Option<std::time::Duration> {
+        if self.per_second <= 0.0 {
+            return None;
+        }
+        let refill = now.duration_since(self.at).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(Self::burst(self.per_second)) - 1.0;
+        self.at = now;
+        (self.tokens < 0.0)
+            .then(|| std::time::Duration::from_secs_f64(-self.tokens / self.per_second))
+    }
+}
+
+impl Throttle {
+    /// Rates are per second; 0 means unlimited.
+    fn new(publish_rate: f64, analyze_rate: f64) -> Self {
+        Self {
+            publish: Bucket::new(publish_rate),
+            analyze: Bucket::new(analyze_rate),
+            paused_until: None,
+        }
+    }
+
+    fn take_publish(&mut self) {
+        let now = tokio::time::Instant::now();
+        let wait = self.publish.take(now);
+        self.pause(now, wait);
+    }
+
+    fn take_analyze(&mut self) {
+        let now = tokio::time::Instant::now();
+        let wait = self.analyze.take(now);
+        self.pause(now, wait);
+    }
+
+    fn pause(&mut self, now: tokio::time::Instant, wait: Option<std::time::Duration>) {
+        if let Some(wait) = wait {
+            let until = now + wait;
+            self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
+        }
+    }
+
+    fn paused_until(&self) -> Option<tokio::time::Instant> {
+        self.paused_until
+    }
+
+    fn resume(&mut self) {
+        self.paused_until = None;
+    }
 }
 
 async fn write_loop(
@@ -655,6 +937,27 @@ mod tests {
             &allowed
         )
         .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_producer_over_its_rate_is_paused_not_refused() {
+        let mut throttle = Throttle::new(10.0, 0.0);
+        for _ in 0..20 {
+            throttle.take_publish();
+        }
+        assert!(
+            throttle.paused_until().is_none(),
+            "a burst of twice the rate passes"
+        );
+        throttle.take_publish();
+        let until = throttle.paused_until().expect("paused");
+        let wait = until - tokio::time::Instant::now();
+        assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_millis(100));
+        throttle.resume();
+        for _ in 0..1_000 {
+            throttle.take_analyze();
+        }
+        assert!(throttle.paused_until().is_none(), "0 means unlimited");
     }
 
     #[test]
