@@ -121,6 +121,11 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub test_hooks: bool,
 
+    /// Write batches queued for the database at most; beyond, ingest answers
+    /// 503 at once (storage_unavailable, "write queue full").
+    #[arg(long, env = "PULSE_MAX_WRITE_QUEUE", default_value_t = 10_000)]
+    pub max_write_queue: usize,
+
     #[command(flatten)]
     pub simulator: SimulatorArgs,
 }
@@ -217,6 +222,7 @@ impl ServerConfig {
                 prune_every: Duration::from_secs(self.prune_every_secs.max(1)),
             },
             max_mib: (self.db_max_mib > 0).then_some(self.db_max_mib),
+            max_write_queue: self.max_write_queue.max(1),
         })
     }
 
