@@ -164,6 +164,11 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_SYMBOL_HISTORY", default_value_t = 2_000)]
     pub symbol_history: usize,
     // --- end of limits
+    /// Write batches queued for the database at most; beyond, ingest answers
+    /// 503 at once (storage_unavailable, "write queue full").
+    #[arg(long, env = "PULSE_MAX_WRITE_QUEUE", default_value_t = 10_000)]
+    pub max_write_queue: usize,
+
     #[command(flatten)]
     pub simulator: SimulatorArgs,
 }
@@ -325,6 +330,7 @@ impl ServerConfig {
         rate("analyze-rate", self.analyze_rate, 1e6)?;
         in_range("max-sessions-per-ip", self.max_sessions_per_ip, 1..=100_000)?;
         in_range("symbol-history", self.symbol_history, 0..=100_000)?;
+        in_range("max-write-queue", self.max_write_queue, 1..=10_000_000)?;
         if self.allowed_symbols.len() > self.max_symbols {
             return Err(ConfigError {
                 flag: "symbols",
@@ -410,6 +416,7 @@ impl ServerConfig {
                 prune_every: Duration::from_secs(self.prune_every_secs.max(1)),
             },
             max_mib: (self.db_max_mib > 0).then_some(self.db_max_mib),
+            max_write_queue: self.max_write_queue.max(1),
         })
     }
 

@@ -8,6 +8,12 @@
 //! a crash could take back: after a restart, epochs and offsets continue and
 //! clients resume with `recovered: true`.
 //!
+//! Under failure: a busy database is retried with backoff before a group
+//! fails; a failed group marks the node unhealthy (ingest answers 503,
+//! `/readyz` too) until the writer's probe finds the disk writable again.
+//! The queue in front of the writer is bounded and never blocks a producer:
+//! past `max_write_queue` batches, `submit` fails at once.
+//!
 //! rusqlite (with SQLite bundled) rather than sqlx: SQLite allows one writer
 //! at a time anyway, so a dedicated thread with a synchronous connection is
 //! the natural shape for group commit, with no async driver or pool to tune
@@ -17,7 +23,7 @@ mod read;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +38,10 @@ use super::hub::{Hub, Prepared};
 pub use read::{Restored, RestoredTopic};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records progress.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/0001_init.sql"),
+    include_str!("../../../migrations/0002_arrival_times.sql"),
+];
 
 #[derive(Clone, Debug)]
 pub struct StorageConfig {
@@ -44,10 +53,16 @@ pub struct StorageConfig {
     /// Largest size the file may grow to, in MiB (`None`: no limit). A
     /// write beyond it fails like a full disk does.
     pub max_mib: Option<u64>,
+    /// Batches queued for the writer at most (waiting or being written);
+    /// beyond, `submit` fails at once with [`StorageError::Unavailable`].
+    pub max_write_queue: usize,
 }
 
-/// How long each kind of data is kept; older rows are pruned in small
-/// chunks between write groups, so pruning never stalls ingest for long.
+/// How long each kind of data is kept, counted from when the node stored it
+/// (a candle: last changed it), not from the data's own timestamp, so a
+/// backfill of old data is kept as long as live data. Expired rows are
+/// pruned in small chunks between write groups, so pruning never stalls
+/// ingest for long.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
     pub ticks: Duration,
@@ -71,8 +86,10 @@ pub enum StorageError {
     },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// A write failed (disk full, I/O error) or the writer has stopped;
-    /// the node accepts no more writes until it is restarted.
+    /// A write failed (disk full, I/O error, busy beyond the retries), the
+    /// write queue is full, or the writer has stopped. Ingest answers 503;
+    /// after a failed write the node refuses writes until the writer's
+    /// probe finds the database writable again.
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
 }
@@ -102,6 +119,9 @@ pub struct Storage {
     requests: Mutex<Option<mpsc::Sender<Request>>>,
     reader: Mutex<Connection>,
     healthy: Arc<AtomicBool>,
+    /// Write requests submitted and not yet answered by the writer.
+    queued: Arc<AtomicUsize>,
+    max_queue: usize,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -164,17 +184,22 @@ impl Storage {
             let pages = (bytes / page_size.max(512)).max(1);
             write_conn.pragma_update(None, "max_page_count", pages)?;
         }
+        // The writer retries a busy database itself, with backoff and a
+        // bound, rather than waiting inside SQLite for seconds per statement.
+        write_conn.busy_timeout(writer::ATTEMPT_BUSY_WAIT)?;
         let reader = open_connection(&path, config.sync_full)?;
         let restored = read::restore(&reader, hub.config().history_len)?;
 
         let (sender, receiver) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
-        let writer = writer::Writer {
-            conn: write_conn,
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = writer::Writer::new(
+            write_conn,
             hub,
-            healthy: Arc::clone(&healthy),
-            retention: config.retention,
-        };
+            Arc::clone(&healthy),
+            Arc::clone(&queued),
+            config.retention,
+        );
         let thread = std::thread::Builder::new()
             .name("pulse-storage".into())
             .spawn(move || writer.run(receiver))
@@ -186,6 +211,8 @@ impl Storage {
             requests: Mutex::new(Some(sender)),
             reader: Mutex::new(reader),
             healthy,
+            queued,
+            max_queue: config.max_write_queue.max(1),
             writer: Mutex::new(Some(thread)),
         });
         Ok((storage, restored))
@@ -195,20 +222,46 @@ impl Storage {
         &self.path
     }
 
-    /// `false` once a write has failed; `/readyz` reports it and ingest answers 503.
+    /// `false` from a failed write until the writer's probe succeeds again;
+    /// `/readyz` reports it and ingest answers 503 meanwhile.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Queues a batch; batches are committed and released in submission order.
+    /// Write batches queued and not yet committed (or failed).
+    pub fn queue_len(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// The bound on [`Storage::queue_len`].
+    pub fn max_queue(&self) -> usize {
+        self.max_queue
+    }
+
+    /// Counts one more queued request, unless the queue is full.
+    fn reserve_slot(&self) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                (queued < self.max_queue).then_some(queued + 1)
+            })
+            .is_ok()
+    }
+
+    /// Queues a batch; batches are committed and released in submission
+    /// order. Never blocks (ingest calls it under its state lock): with the
+    /// queue full, the returned commit has already failed.
     pub fn submit(&self, batch: WriteBatch) -> Commit {
         let (ack, commit) = oneshot::channel();
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         match requests.as_ref() {
+            Some(_) if !self.reserve_slot() => {
+                let _ = ack.send(Err(StorageError::Unavailable("write queue full".into())));
+            }
             Some(sender) => {
                 if let Err(mpsc::SendError(Request::Write(_, ack))) =
                     sender.send(Request::Write(batch, ack))
                 {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
                     let _ = ack.send(Err(StorageError::Unavailable(
                         "the writer has stopped".into(),
                     )));
