@@ -211,7 +211,9 @@ impl Ingest {
     fn check_storage(&self) -> Result<(), IngestError> {
         match &self.storage {
             Some(storage) if !storage.is_healthy() => Err(IngestError::Storage(
-                StorageError::Unavailable("an earlier write failed; restart the node".into()),
+                StorageError::Unavailable(
+                    "storage is not writable right now (see /readyz); retry later".into(),
+                ),
             )),
             _ => Ok(()),
         }
