@@ -146,7 +146,7 @@ test('compose: preview follows the text, empty posts are refused, posts reach ot
   expect(problems).toEqual([]);
 });
 
-test('like increments the count in both pages', async ({ page, browser, request }) => {
+test('like increments the count in both pages and a second click undoes it', async ({ page, browser, request }) => {
   const problems = watchForProblems(page);
   const tag = unique();
   const created = await request.post('/api/posts', { data: { author: 'e2e', text: `Like me ${tag}` } });
@@ -163,12 +163,17 @@ test('like increments the count in both pages', async ({ page, browser, request 
   // and each page ends up showing the newest totals it received.
   const likes = (p: Page) => p.locator('.post', { hasText: tag }).getByTestId('likes');
   await expect(likes(page)).toBeVisible();
+  const likeButton = page.locator('.post', { hasText: tag }).getByRole('button', { name: /^Like post by e2e/ });
+  await expect(likeButton).toHaveAttribute('aria-pressed', 'false');
   const reacted = page.waitForResponse((r) => r.url().includes('/rpc/react_to_post'));
-  await page.locator('.post', { hasText: tag }).getByRole('button', { name: /^Like post by e2e/ }).click();
+  await likeButton.click();
   const response = await reacted;
   expect(response.status()).toBe(200);
+  // The answer carries the new counts and whether this session now likes it.
   const totals = await response.json();
   expect(totals.likes).toBeGreaterThanOrEqual(1);
+  expect(totals.on).toBe(true);
+  await expect(likeButton).toHaveAttribute('aria-pressed', 'true');
   const ours = (logs: SocketLog[]) =>
     logs.flatMap((log) => log.events).filter((e) => e.topic === 'engagement' && e.data.post_id === id);
   for (const [p, logs] of [
@@ -183,6 +188,20 @@ test('like increments the count in both pages', async ({ page, browser, request 
         const events = ours(logs);
         return Number(await likes(p).textContent()) === events[events.length - 1].data.totals.likes;
       })
+      .toBe(true);
+  }
+
+  // One like per session: the second click takes it back (delta -1), in both pages.
+  const undoing = page.waitForResponse((r) => r.url().includes('/rpc/react_to_post'));
+  await likeButton.click();
+  const undoResponse = await undoing;
+  expect(undoResponse.status()).toBe(200);
+  const undone = await undoResponse.json();
+  expect(undone.on).toBe(false);
+  await expect(likeButton).toHaveAttribute('aria-pressed', 'false');
+  for (const logs of [mine, theirs]) {
+    await expect
+      .poll(() => ours(logs).some((e) => e.data.kind === 'like' && e.data.delta === -1 && e.data.totals.likes === undone.likes))
       .toBe(true);
   }
   expect(second.problems).toEqual([]);

@@ -146,28 +146,54 @@ pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, RpcError> {
     Ok(crate::server::history::posts(&state.ingest, OLDER_PAGE, Some(before)).await?)
 }
 
-/// Likes or shares a post for everyone (counts arrive back on `engagement`).
+/// What a click on like or share did: the post's new counts, and whether
+/// this session now has the reaction on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reacted {
+    #[serde(flatten)]
+    pub totals: Counts,
+    pub on: bool,
+}
+
+/// Likes or shares a post for everyone, once per session: a second click
+/// undoes the first (counts also arrive on `engagement`). Comments are not
+/// reactions and are refused.
 #[server(prefix = "/rpc", endpoint = "react_to_post")]
-pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Counts, RpcError> {
+pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Reacted, RpcError> {
     use crate::model::Engagement;
     use crate::server::ingest::now_ms;
     let state = crate::app::rpc_error::server_state()?;
+    let caller = crate::server::rpc_admission::caller()?;
+    let toggle = state
+        .rpc
+        .reactions
+        .toggle(caller.session, caller.address, post_id, kind)
+        .inspect_err(|_| state.metrics.write_rejected("rate_limited"))?;
     let now = now_ms();
     let event = Engagement {
         post_id,
         kind,
-        delta: 1,
+        delta: toggle.delta(),
         ts: now,
     };
-    let mut updates = state.ingest.engagements(vec![event], now).await?;
-    Ok(updates.remove(0).totals)
+    let updates = state.ingest.engagements(vec![event], now).await?;
+    let totals = updates
+        .into_iter()
+        .next()
+        .ok_or_else(|| RpcError::internal("the reaction was not applied"))?
+        .totals;
+    let on = toggle.on();
+    toggle.commit();
+    Ok(Reacted { totals, on })
 }
 
 pub const HEART: &str = "M12 21s-7.5-4.6-9.5-9.1C1.1 8.6 3.2 5 6.6 5c2 0 3.4 1.1 4.4 2.6h2C14 6.1 15.4 5 17.4 5c3.4 0 5.5 3.6 4.1 6.9C19.5 16.4 12 21 12 21z";
 pub const SHARE: &str = "M4 12v7a1 1 0 0 0 1 1h14a1 1 0 0 0 1-1v-7M12 3v12M7 8l5-5 5 5";
 pub const COMMENT: &str = "M4 5h16v11H9l-5 4z";
 
-/// Like or share a post for everyone; its count comes back on `engagement`.
+/// Like or share a post for everyone; a second click takes it back. Shown
+/// pressed while this session has it on (as the server last answered; a
+/// reloaded page starts unpressed).
 #[component]
 fn ReactButton(
     id: u64,
@@ -181,16 +207,30 @@ fn ReactButton(
         EngagementKind::Share => ("react share", "Share", SHARE, "shares"),
         EngagementKind::Comment => ("react comment", "Comment on", COMMENT, "comments"),
     };
+    let pressed = RwSignal::new(false);
+    let sending = RwSignal::new(false);
     let react = move |_| {
+        if sending.get_untracked() {
+            return;
+        }
+        sending.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            if let Err(e) = react_to_post(id, kind).await {
-                error.set(Some(format!("Could not send your reaction: {e}")));
+            match react_to_post(id, kind).await {
+                Ok(reacted) => pressed.set(reacted.on),
+                Err(e) => error.set(Some(format!("Could not send your reaction: {e}"))),
             }
+            sending.set(false);
         });
     };
     view! {
-        <button type="button" class=class aria-label=format!("{verb} post by {author}") on:click=react>
+        <button
+            type="button"
+            class=class
+            aria-label=format!("{verb} post by {author}")
+            aria-pressed=move || pressed.get().to_string()
+            on:click=react
+        >
             <Icon path=icon/>
             <span class="count" data-testid=testid>{move || count.get()}</span>
         </button>

@@ -21,6 +21,16 @@ pub enum RpcError {
     /// What the call refers to does not exist (404).
     #[error("{message}")]
     NotFound { message: String },
+    /// The call needs the ingest token (401): posting is not public.
+    #[error("{message}")]
+    Unauthorized { message: String },
+    /// A cross-site request (403).
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// Too many calls from this client, or too many reactions from its
+    /// network (429).
+    #[error("{message}")]
+    RateLimited { message: String },
     /// Storage cannot take writes now; nothing was accepted (503).
     #[error("{message}")]
     Unavailable { message: String },
@@ -47,7 +57,10 @@ impl RpcError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Invalid { .. } => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Forbidden { .. } => 403,
             Self::NotFound { .. } => 404,
+            Self::RateLimited { .. } => 429,
             Self::Unavailable { .. } => 503,
             Self::Internal { .. } => 500,
         }
@@ -143,6 +156,31 @@ mod server_side {
                 },
                 IngestError::Storage(error) => error.into(),
                 IngestError::Hub(error) => Self::internal(error.to_string()),
+            }
+        }
+    }
+
+    /// For answers made outside a server function (the admission
+    /// middleware): the status and the JSON body.
+    impl axum::response::IntoResponse for RpcError {
+        fn into_response(self) -> axum::response::Response {
+            let status = axum::http::StatusCode::from_u16(self.status())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            (status, axum::Json(self)).into_response()
+        }
+    }
+
+    impl From<crate::server::reactions::ReactionError> for RpcError {
+        fn from(error: crate::server::reactions::ReactionError) -> Self {
+            use crate::server::reactions::ReactionError;
+            match error {
+                ReactionError::NotAToggle => Self::invalid(
+                    Some("kind"),
+                    "Only likes and shares can be toggled; kind must be like or share.",
+                ),
+                ReactionError::InFlight | ReactionError::AddressLimit(..) => Self::RateLimited {
+                    message: error.to_string(),
+                },
             }
         }
     }

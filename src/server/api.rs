@@ -5,9 +5,8 @@
 //! (`Content-Type: application/x-ndjson`). Errors are JSON:
 //! `{"error":{"code":"...","message":"...","item":3,"field":"price"}}`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -26,6 +25,8 @@ use crate::model::{Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick,
 use crate::protocol::{FeedPost, StreamPosition, Topic};
 
 use super::ingest::{now_ms, IngestError};
+/// Moved to its own module; kept here so `api::RateLimiter` still names it.
+pub use super::rate_limit::RateLimiter;
 use super::state::AppState;
 use super::ws::{bearer_token, constant_time_eq};
 
@@ -212,50 +213,6 @@ fn non_empty<T>(items: Items<T>) -> Result<Items<T>, ApiError> {
         ));
     }
     Ok(items)
-}
-
-/// Per-client token buckets for the ingest endpoints.
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub fn new(per_second: f64) -> Self {
-        Self {
-            per_second,
-            burst: (per_second * 2.0).max(1.0),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes one token for `client`; `false` when it has none left.
-    pub fn allow(&self, client: IpAddr, now: Instant) -> bool {
-        if self.per_second <= 0.0 {
-            return true;
-        }
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() > 10_000 {
-            // Forget idle clients so the map cannot grow without bound.
-            buckets.retain(|_, (tokens, at)| {
-                *tokens < self.burst || now.duration_since(*at).as_secs() < 60
-            });
-        }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// Checks the ingest token (when `needs_token`) and the client's rate.
@@ -572,16 +529,5 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.code, "empty_batch");
-    }
-
-    #[test]
-    fn rate_limiter_refills_over_time() {
-        let limiter = RateLimiter::new(1.0);
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        let start = Instant::now();
-        assert!(limiter.allow(ip, start));
-        assert!(limiter.allow(ip, start));
-        assert!(!limiter.allow(ip, start), "burst of 2 used up");
-        assert!(limiter.allow(ip, start + std::time::Duration::from_millis(1100)));
     }
 }

@@ -168,6 +168,21 @@ pub struct ServerConfig {
     /// 503 at once (storage_unavailable, "write queue full").
     #[arg(long, env = "PULSE_MAX_WRITE_QUEUE", default_value_t = 10_000)]
     pub max_write_queue: usize,
+    /// Dashboard writes (`/rpc/submit_post`, `/rpc/react_to_post`) per second
+    /// per client address (0 = unlimited); bursts of twice that. Beyond: 429.
+    #[arg(long, env = "PULSE_RPC_WRITE_RATE", default_value_t = 5.0)]
+    pub rpc_write_rate: f64,
+
+    /// Dashboard reads (the other `/rpc/*` calls) per second per client
+    /// address (0 = unlimited); bursts of twice that. Beyond: 429.
+    #[arg(long, env = "PULSE_RPC_READ_RATE", default_value_t = 50.0)]
+    pub rpc_read_rate: f64,
+
+    /// Whether anyone may post and react from the dashboard (`on`), or only
+    /// requests carrying the ingest token (`off`: 401 without it). Default:
+    /// `on` without `--ingest-token`, `off` with one.
+    #[arg(long, env = "PULSE_PUBLIC_POSTING", value_name = "on|off", value_parser = boolish())]
+    pub public_posting: Option<bool>,
 
     #[command(flatten)]
     pub simulator: SimulatorArgs,
@@ -331,6 +346,8 @@ impl ServerConfig {
         in_range("max-sessions-per-ip", self.max_sessions_per_ip, 1..=100_000)?;
         in_range("symbol-history", self.symbol_history, 0..=100_000)?;
         in_range("max-write-queue", self.max_write_queue, 1..=10_000_000)?;
+        rate("rpc-write-rate", self.rpc_write_rate, 1e6)?;
+        rate("rpc-read-rate", self.rpc_read_rate, 1e6)?;
         if self.allowed_symbols.len() > self.max_symbols {
             return Err(ConfigError {
                 flag: "symbols",
@@ -418,6 +435,11 @@ impl ServerConfig {
             max_mib: (self.db_max_mib > 0).then_some(self.db_max_mib),
             max_write_queue: self.max_write_queue.max(1),
         })
+    }
+
+    /// The posting policy (see `--public-posting`).
+    pub fn posting_is_public(&self) -> bool {
+        self.public_posting.unwrap_or(self.ingest_token.is_none())
     }
 
     pub fn heartbeat(&self) -> Duration {
@@ -520,6 +542,17 @@ mod tests {
     }
 
     #[test]
+    fn posting_is_public_unless_a_token_is_set_or_it_is_turned_off() {
+        let parse = |args: &[&str]| Cli::parse_from([&["pulse"], args].concat()).server;
+        assert!(parse(&[]).posting_is_public());
+        assert!(!parse(&["--ingest-token", "t"]).posting_is_public());
+        assert!(parse(&["--ingest-token", "t", "--public-posting", "on"]).posting_is_public());
+        assert!(!parse(&["--public-posting", "off"]).posting_is_public());
+        let config = parse(&[]);
+        assert_eq!((config.rpc_write_rate, config.rpc_read_rate), (5.0, 50.0));
+    }
+
+    #[test]
     fn help_documents_every_flag() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
@@ -529,6 +562,8 @@ mod tests {
             "--no-simulator",
             "--sim-tick-rate",
             "--history",
+            "--rpc-write-rate",
+            "--public-posting",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub slow_consumer_disconnects: AtomicU64,
     pub dead_peer_disconnects: AtomicU64,
     protocol_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Dashboard and ingest writes refused at admission, by error code.
+    write_rejections: Mutex<BTreeMap<&'static str, u64>>,
     delivery_latency: LatencyHistogram,
 }
 
@@ -61,6 +63,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *errors.entry(code.as_str()).or_default() += 1;
+    }
+
+    /// Counts a write refused with `code` (`forbidden`, `unauthorized`, `rate_limited`).
+    pub fn write_rejected(&self, code: &'static str) {
+        let mut rejections = self
+            .write_rejections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *rejections.entry(code).or_default() += 1;
     }
 
     /// Prometheus exposition text, with the hub's per-topic figures.
@@ -130,6 +141,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "pulse_ws_protocol_errors_total{{code=\"{code}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "# HELP pulse_write_rejections_total Cross-site, unauthorized or rate-limited requests refused by the CSRF check and the server functions' admission, by code.\n# TYPE pulse_write_rejections_total counter");
+        for (code, count) in self
+            .write_rejections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "pulse_write_rejections_total{{code=\"{code}\"}} {count}"
             );
         }
         // Topic names are validated ([a-z:A-Z0-9.-]), so they need no escaping.

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod csrf;
 pub mod history;
 pub mod hub;
 pub mod ingest;
@@ -9,7 +10,10 @@ pub mod metrics;
 pub mod outbox;
 pub mod pending_topics;
 pub mod presence;
+pub mod rate_limit;
+pub mod reactions;
 pub mod replay;
+pub mod rpc_admission;
 pub mod simulator;
 pub mod social_sim;
 pub mod state;
@@ -24,6 +28,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -195,6 +200,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         rate_limiter: Arc::new(api::RateLimiter::new(config.ingest_rate)),
+        rpc: Arc::new(rpc_admission::RpcState::new(
+            config.rpc_write_rate,
+            config.rpc_read_rate,
+        )),
         config: Arc::new(config),
         hub: Arc::clone(&hub),
         ingest,
@@ -310,6 +319,10 @@ pub fn router(state: AppState) -> Router {
         // Pages, JSON and the WASM go out gzipped to clients that accept it;
         // WebSocket upgrades pass through untouched (a 101 has no body).
         .layer(CompressionLayer::new().gzip(true))
+        // Server functions are admitted like ingest (rate, posting policy,
+        // session); cross-site POSTs are refused before anything else.
+        .layer(from_fn_with_state(state.clone(), rpc_admission::admit))
+        .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
         .with_state(state)
 }
 

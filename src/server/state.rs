@@ -24,6 +24,8 @@ pub struct AppState {
     /// Subscribed per-symbol topics of symbols without data yet.
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,
+    /// The server functions' rate limits and the sessions' reactions.
+    pub rpc: Arc<super::rpc_admission::RpcState>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Bumped by the test hook to drop every WebSocket connection.
