@@ -183,6 +183,44 @@ pub struct ServerConfig {
     /// `on` without `--ingest-token`, `off` with one.
     #[arg(long, env = "PULSE_PUBLIC_POSTING", value_name = "on|off", value_parser = boolish())]
     pub public_posting: Option<bool>,
+    // --- The edge (src/server/listener.rs, src/server/guard.rs) ---
+    /// Host names this server answers for besides the listen address and
+    /// localhost (comma separated, `name` or `name:port`); other Hosts get 421.
+    #[arg(long, env = "PULSE_PUBLIC_HOST", value_delimiter = ',')]
+    pub public_host: Vec<String>,
+
+    /// Seconds a client has to send a request's headers (counted from the
+    /// connect, or from the first byte of a later request); then it is closed.
+    #[arg(long, env = "PULSE_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a keep-alive HTTP connection may sit with no request before it is closed.
+    #[arg(long, env = "PULSE_IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a request body may take to arrive in full; a slower one is cut with 408.
+    #[arg(long, env = "PULSE_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds a write (HTTP response or WebSocket frame) may make no progress
+    /// before the connection is closed (a peer that does not read).
+    #[arg(long, env = "PULSE_WRITE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub write_timeout_secs: u64,
+
+    /// Open connections (HTTP and WebSocket) at most; more are answered 503.
+    /// Lowered at start to fit the process's open-file limit.
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_connections: u32,
+
+    /// Open connections per client address (IPv6: per /64) at most; more are answered 503.
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS_PER_IP", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_connections_per_ip: u32,
 
     #[command(flatten)]
     pub simulator: SimulatorArgs,

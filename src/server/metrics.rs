@@ -18,6 +18,8 @@ pub struct Metrics {
     pub conflations: AtomicU64,
     pub slow_consumer_disconnects: AtomicU64,
     pub dead_peer_disconnects: AtomicU64,
+    /// Connections, caps and timeouts of the accept loop (`listener.rs`).
+    pub edge: super::listener::EdgeMetrics,
     protocol_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Dashboard and ingest writes refused at admission, by error code.
     write_rejections: Mutex<BTreeMap<&'static str, u64>>,
@@ -131,6 +133,7 @@ impl Metrics {
             "gauge",
             resident_memory_bytes(),
         );
+        self.edge.render(&mut out);
         let _ = writeln!(out, "# HELP pulse_ws_protocol_errors_total Error frames sent, by code.\n# TYPE pulse_ws_protocol_errors_total counter");
         for (code, count) in self
             .protocol_errors

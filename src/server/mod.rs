@@ -3,9 +3,11 @@
 pub mod api;
 pub mod config;
 pub mod csrf;
+pub mod guard;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod listener;
 pub mod metrics;
 pub mod outbox;
 pub mod pending_topics;
@@ -31,7 +33,6 @@ use axum::http::{header, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -59,6 +60,8 @@ pub enum ServerError {
     Simulator(#[from] SimulatorError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Guard(#[from] guard::GuardError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error("server failed: {0}")]
@@ -164,6 +167,7 @@ impl RunningServer {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     config.validate()?;
     let simulator = config.simulator();
+    guard::HostAllowlist::parse_public(&config.public_host)?;
     let wanted = config
         .addr
         .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
@@ -250,24 +254,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
 
     let app = router(state.clone());
-    let mut stopped_for_serve = stopped;
-    let serve = tokio::spawn(async move {
-        // Nagle's algorithm would hold small event frames back until the
-        // previous one is acknowledged (tens of ms with delayed ACKs).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped_for_serve.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    // Caps, timeouts, TCP_NODELAY and keepalive live in the accept loop.
+    let serve = tokio::spawn(listener::serve(
+        listener,
+        app,
+        listener::EdgeLimits::from_config(&state.config),
+        Arc::clone(&state.metrics),
+        stopped,
+    ));
     Ok(RunningServer {
         addr,
         state,
@@ -290,6 +284,17 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
+    // start() refuses bad entries; a router built directly skips them.
+    let public_hosts = state
+        .config
+        .public_host
+        .iter()
+        .filter_map(|entry| entry.parse().ok())
+        .collect();
+    let edge_guard = Arc::new(guard::Guard {
+        hosts: guard::HostAllowlist::new(state.leptos_options.site_addr, public_hosts),
+        metrics: Arc::clone(&state.metrics),
+    });
     let mut router = Router::new();
     if state.config.test_hooks {
         router = router.route("/api/debug/drop-connections", post(drop_connections));
@@ -323,6 +328,12 @@ pub fn router(state: AppState) -> Router {
         // session); cross-site POSTs are refused before anything else.
         .layer(from_fn_with_state(state.clone(), rpc_admission::admit))
         .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
+        // Outermost: foreign Hosts get 421 before any handler runs, and
+        // every response gets the security headers.
+        .layer(axum::middleware::from_fn_with_state(
+            edge_guard,
+            guard::guard,
+        ))
         .with_state(state)
 }
 

@@ -274,9 +274,22 @@ impl Connection {
         for topic in std::mem::take(&mut self.pending) {
             self.leave_pending(topic);
         }
-        // Let the writer flush what is queued (and the close frame), but not forever.
+        // Let the writer flush what is queued (and the close frame), but not
+        // forever: one still blocked after the grace is aborted, not detached
+        // (a detached writer would keep the socket open).
         self.outbox.close(1000, "bye");
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        let mut writer = writer;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+            let _ = writer.await;
+            metrics
+                .edge
+                .ws_writers_aborted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         metrics
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
