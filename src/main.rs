@@ -27,17 +27,20 @@ async fn main() -> anyhow::Result<()> {
             server.shutdown().await?;
         }
         Command::Replay(args) => {
-            let summary = pulse::server::replay::run(&args).await?;
-            for (line, message) in &summary.rejected {
-                eprintln!("line {line}: {message}");
+            let summary = match pulse::server::replay::run(&args).await {
+                Ok(summary) => summary,
+                // A bad argument exits with 2, like clap's own errors; the
+                // message already names the cause, so no chain or backtrace.
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(if error.is_usage() { 2 } else { 1 });
+                }
+            };
+            for problem in summary.problems() {
+                eprintln!("{problem}");
             }
-            println!(
-                "{} records sent: {} accepted, {} rejected",
-                summary.sent,
-                summary.accepted,
-                summary.rejected.len()
-            );
-            if !summary.rejected.is_empty() {
+            println!("{}", summary.totals());
+            if !summary.succeeded() {
                 std::process::exit(1);
             }
         }
