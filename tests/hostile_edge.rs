@@ -294,7 +294,7 @@ async fn a_websocket_client_that_never_reads_is_closed_by_the_write_timeout() {
     let server = start(|c| {
         c.write_timeout_secs = 1;
         c.max_queued_bytes = 512 * 1024 * 1024;
-        c.max_queued_frames = 10_000_000;
+        c.max_queued_frames = 1_000_000;
         c.ingest_rate = 0.0;
     })
     .await;

@@ -384,6 +384,12 @@ impl ServerConfig {
         in_range("max-sessions-per-ip", self.max_sessions_per_ip, 1..=100_000)?;
         in_range("symbol-history", self.symbol_history, 0..=100_000)?;
         in_range("max-write-queue", self.max_write_queue, 1..=10_000_000)?;
+        super::guard::HostAllowlist::parse_public(&self.public_host).map_err(|error| {
+            ConfigError {
+                flag: "public-host",
+                message: error.to_string(),
+            }
+        })?;
         rate("rpc-write-rate", self.rpc_write_rate, 1e6)?;
         rate("rpc-read-rate", self.rpc_read_rate, 1e6)?;
         if self.allowed_symbols.len() > self.max_symbols {

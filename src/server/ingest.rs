@@ -210,11 +210,11 @@ impl Ingest {
     /// in memory that could not be made durable.
     fn check_storage(&self) -> Result<(), IngestError> {
         match &self.storage {
-            Some(storage) if !storage.is_healthy() => Err(IngestError::Storage(
-                StorageError::Unavailable(
+            Some(storage) if !storage.is_healthy() => {
+                Err(IngestError::Storage(StorageError::Unavailable(
                     "storage is not writable right now (see /readyz); retry later".into(),
-                ),
-            )),
+                )))
+            }
             _ => Ok(()),
         }
     }
