@@ -113,16 +113,26 @@ async fn readyz_recovers_when_a_full_disk_has_room_again() {
     // Fill the 1 MiB database, one post per commit.
     let text = "Markets are busy today. ".repeat(40);
     let mut refusal = None;
-    for _ in 0..5_000 {
-        let (status, body) = post(&server, &text).await;
+    for i in 0..5_000 {
+        let (status, body) = post(&server, &format!("{text} #{i}")).await;
         if status != 200 {
-            refusal = Some((status, body));
+            refusal = Some((i, status, body));
             break;
         }
     }
-    let (status, body) = refusal.expect("a 1 MiB database fills up");
+    let (refused, status, body) = refusal.expect("a 1 MiB database fills up");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
+    // What was refused is not shown either: the views hold only what is stored.
+    let (_, snapshot) = http(&server, "GET", "/api/snapshot", &[], b"").await;
+    let newest = snapshot["posts"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        newest.ends_with(&format!(" #{}", refused - 1)),
+        "newest post shown is the last stored one, got {newest:?}"
+    );
     let (status, ready) = http(&server, "GET", "/readyz", &[], b"").await;
     assert_eq!(
         (status, ready["status"].as_str()),

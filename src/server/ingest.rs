@@ -113,12 +113,32 @@ struct LiveState {
     symbol_sentiment: BTreeMap<String, SentimentWindow>,
 }
 
+impl LiveState {
+    fn empty(limits: &IngestLimits) -> Self {
+        let market = MarketConfig {
+            max_symbols: limits.max_symbols,
+            ..MarketConfig::default()
+        };
+        Self {
+            recent_ticks: BTreeMap::new(),
+            market: MarketEngine::new(market),
+            engagement: EngagementEngine::new(EngagementConfig::default()),
+            posts: VecDeque::new(),
+            next_post_id: 1,
+            overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
+            symbol_sentiment: BTreeMap::new(),
+        }
+    }
+}
+
 pub struct Ingest {
     hub: Arc<Hub>,
     storage: Option<Arc<Storage>>,
     analyzer: &'static SentimentAnalyzer,
     limits: IngestLimits,
     state: Mutex<LiveState>,
+    /// Storage's failed-write count the views were last rebuilt for.
+    rolled_back_for: std::sync::atomic::AtomicU64,
 }
 
 impl Ingest {
@@ -130,24 +150,13 @@ impl Ingest {
 
     /// [`Ingest::new`] with explicit limits.
     pub fn with_limits(hub: Arc<Hub>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
-        let market = MarketConfig {
-            max_symbols: limits.max_symbols,
-            ..MarketConfig::default()
-        };
         Self {
             hub,
             storage,
             analyzer: SentimentAnalyzer::global(),
+            state: Mutex::new(LiveState::empty(&limits)),
             limits,
-            state: Mutex::new(LiveState {
-                recent_ticks: BTreeMap::new(),
-                market: MarketEngine::new(market),
-                engagement: EngagementEngine::new(EngagementConfig::default()),
-                posts: VecDeque::new(),
-                next_post_id: 1,
-                overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
-                symbol_sentiment: BTreeMap::new(),
-            }),
+            rolled_back_for: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -162,11 +171,16 @@ impl Ingest {
     /// Rebuilds the in-memory views and the hub's topics from what storage
     /// kept; call once at start, before serving.
     pub fn restore(&self, restored: Restored) {
+        let mut state = self.state();
+        self.apply_restored(&mut state, restored);
+    }
+
+    /// Fills `state` (empty) and the hub's topics from what storage holds.
+    fn apply_restored(&self, state: &mut LiveState, restored: Restored) {
         for topic in restored.topics {
             self.hub
                 .restore(&topic.topic, &topic.epoch, topic.last_offset, topic.history);
         }
-        let mut state = self.state();
         state.market.seed_candles(restored.candles);
         for tick in restored.ticks {
             let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
@@ -232,10 +246,38 @@ impl Ingest {
 
     /// Publishing happens under this lock, so in-memory views and hub
     /// positions always agree (a snapshot plus `since` is exact).
+    ///
+    /// A write that storage refused or failed was applied here already; the
+    /// first access once nothing is waiting for the writer any more rolls
+    /// the views (and the hub's offsets) back to what is committed, so no
+    /// snapshot shows data that is not on disk.
     fn state(&self) -> MutexGuard<'_, LiveState> {
-        self.state
+        use std::sync::atomic::Ordering;
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(storage) = &self.storage {
+            let dropped = storage.dropped_writes();
+            // Batches are submitted under this lock, so an empty queue seen
+            // here stays empty until the rebuild is done.
+            if dropped != self.rolled_back_for.load(Ordering::Acquire) && storage.queue_len() == 0 {
+                match storage.reload() {
+                    Ok(restored) => {
+                        *state = LiveState::empty(&self.limits);
+                        self.apply_restored(&mut state, restored);
+                        self.rolled_back_for.store(dropped, Ordering::Release);
+                        tracing::warn!(
+                            "a write failed: in-memory views rolled back to what is stored"
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "rolling back after a failed write failed; will retry");
+                    }
+                }
+            }
+        }
+        state
     }
 
     /// Validates and publishes a tick on `ticks` and `ticks:<SYMBOL>`;

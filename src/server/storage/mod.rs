@@ -23,7 +23,7 @@ mod read;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -121,6 +121,10 @@ pub struct Storage {
     healthy: Arc<AtomicBool>,
     /// Write requests submitted and not yet answered by the writer.
     queued: Arc<AtomicUsize>,
+    /// Write requests answered with an error so far: their data was applied
+    /// in memory but never committed, so ingest rolls its views back.
+    dropped: Arc<AtomicU64>,
+    history_len: usize,
     max_queue: usize,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -193,11 +197,14 @@ impl Storage {
         let (sender, receiver) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let queued = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let history_len = hub.config().history_len;
         let writer = writer::Writer::new(
             write_conn,
             hub,
             Arc::clone(&healthy),
             Arc::clone(&queued),
+            Arc::clone(&dropped),
             config.retention,
         );
         let thread = std::thread::Builder::new()
@@ -212,6 +219,8 @@ impl Storage {
             reader: Mutex::new(reader),
             healthy,
             queued,
+            dropped,
+            history_len,
             max_queue: config.max_write_queue.max(1),
             writer: Mutex::new(Some(thread)),
         });
@@ -231,6 +240,19 @@ impl Storage {
     /// Write batches queued and not yet committed (or failed).
     pub fn queue_len(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Write requests refused or failed so far (see [`Storage::reload`]).
+    pub fn dropped_writes(&self) -> u64 {
+        self.dropped.load(Ordering::Acquire)
+    }
+
+    /// Reads back what is committed, as at start: after a write failed,
+    /// ingest rebuilds its in-memory views from it so they show only what
+    /// is on disk. Blocking; call only when the write queue is empty.
+    pub fn reload(&self) -> Result<Restored, StorageError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        read::restore(&conn, self.history_len).map_err(StorageError::from)
     }
 
     /// The bound on [`Storage::queue_len`].
@@ -255,6 +277,7 @@ impl Storage {
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         match requests.as_ref() {
             Some(_) if !self.reserve_slot() => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
                 let _ = ack.send(Err(StorageError::Unavailable("write queue full".into())));
             }
             Some(sender) => {
@@ -262,12 +285,14 @@ impl Storage {
                     sender.send(Request::Write(batch, ack))
                 {
                     self.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.dropped.fetch_add(1, Ordering::AcqRel);
                     let _ = ack.send(Err(StorageError::Unavailable(
                         "the writer has stopped".into(),
                     )));
                 }
             }
             None => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
                 let _ = ack.send(Err(StorageError::Unavailable(
                     "storage is shut down".into(),
                 )));

@@ -42,6 +42,8 @@ pub(super) struct Writer {
     healthy: Arc<AtomicBool>,
     /// Shared with `Storage::submit`: decremented once a request is answered.
     queued: Arc<AtomicUsize>,
+    /// Shared with `Storage`: requests answered with an error.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     retention: Retention,
     /// Failed commits and probes since the last successful commit; sets the
     /// probe backoff.
@@ -80,6 +82,7 @@ impl Writer {
         hub: Arc<Hub>,
         healthy: Arc<AtomicBool>,
         queued: Arc<AtomicUsize>,
+        dropped: Arc<std::sync::atomic::AtomicU64>,
         retention: Retention,
     ) -> Self {
         Writer {
@@ -87,6 +90,7 @@ impl Writer {
             hub,
             healthy,
             queued,
+            dropped,
             retention,
             failures: 0,
             next_probe: None,
@@ -141,6 +145,11 @@ impl Writer {
 
     /// Answers one request and takes it off the queue count.
     fn answer(&self, ack: Ack, result: Result<(), StorageError>) {
+        // Counted before the queue shrinks, so whoever sees an empty queue
+        // also sees the failure.
+        if result.is_err() {
+            self.dropped.fetch_add(1, Ordering::AcqRel);
+        }
         let _ = ack.send(result);
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
