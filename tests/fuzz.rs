@@ -181,22 +181,15 @@ fn random_and_mutated_input_never_hurts_the_server() {
             .iter()
             .map(|s| json!({"symbol": s, "price": 10.0, "volume": 1.0, "ts": now_ms()}))
             .collect();
-        http(
+        let seeded = post_json(&server, "/api/ticks", &Value::Array(ticks)).await;
+        assert_eq!(seeded.0, 200, "{}", seeded.1);
+        let seeded = post_json(
             &server,
-            "POST",
-            "/api/ticks",
-            &[JSON],
-            Value::Array(ticks).to_string().as_bytes(),
-        )
-        .await;
-        http(
-            &server,
-            "POST",
             "/api/posts",
-            &[JSON],
-            br#"{"author":"a","text":"hi $AAPL"}"#,
+            &json!({"author": "a", "text": "hi $AAPL"}),
         )
         .await;
+        assert_eq!(seeded.0, 200, "{}", seeded.1);
     });
     let rss_before = runtime.block_on(metric(&server, "pulse_process_resident_memory_bytes"));
     let mut runner = TestRunner::new(Config {

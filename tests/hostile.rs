@@ -17,10 +17,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn post_json(server: &RunningServer, path: &str, body: &Value) -> (u16, Value) {
-    http(server, "POST", path, &[JSON], body.to_string().as_bytes()).await
-}
-
 fn tick(symbol: &str, price: f64, volume: f64, ts: i64) -> Value {
     json!({"symbol": symbol, "price": price, "volume": volume, "ts": ts})
 }

@@ -10,44 +10,14 @@ use serde_json::Value;
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-/// One raw request: status, lower-cased head, body as JSON (or a string).
+/// One POST: status, lower-cased head, body as JSON (or a string).
 async fn request(
     server: &RunningServer,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.addr())
-        .await
-        .expect("connects");
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        server.addr(),
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream
-        .write_all(format!("{head}{body}").as_bytes())
-        .await
-        .expect("request written");
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .expect("response read");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-    (status, head.to_lowercase(), json)
+    http_with_head(server.addr(), "POST", path, headers, body.as_bytes()).await
 }
 
 /// A server function call as the dashboard's page makes it (same origin).

@@ -59,14 +59,7 @@ async fn a_historical_backfill_survives_pruning_and_a_restart() {
             json!({"symbol": "SPX", "price": 2_500.0 + i as f64, "volume": 1, "ts": JAN_2_2019 + i * DAY_MS})
         })
         .collect();
-    let (status, body) = http(
-        &server,
-        "POST",
-        "/api/ticks",
-        &[JSON],
-        Value::Array(ticks).to_string().as_bytes(),
-    )
-    .await;
+    let (status, body) = post_json(&server, "/api/ticks", &Value::Array(ticks)).await;
     assert_eq!(status, 200, "{body}");
     let (from, to) = (JAN_2_2019, JAN_2_2019 + 299 * DAY_MS);
     assert_eq!(candles(&server, "SPX", from, to).await.len(), 300);
@@ -100,8 +93,12 @@ async fn a_historical_backfill_survives_pruning_and_a_restart() {
 }
 
 async fn post(server: &RunningServer, text: &str) -> (u16, Value) {
-    let body = json!({"author": "load", "text": text}).to_string();
-    http(server, "POST", "/api/posts", &[JSON], body.as_bytes()).await
+    post_json(
+        server,
+        "/api/posts",
+        &json!({"author": "load", "text": text}),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -91,34 +91,13 @@ pub async fn upgrade(
         })
 }
 
-/// Browsers always send `Origin`; it must name this server or an allowed
-/// origin (cross-site WebSocket hijacking). Clients without `Origin` are
-/// programs, not browsers, and are let through.
+/// Browsers always send `Origin` on an upgrade; it must name this server or
+/// an allowed origin (cross-site WebSocket hijacking). The same rule as every
+/// state-changing request ([`super::csrf::check`]); clients without `Origin`
+/// are programs, not browsers, and are let through.
 fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin
-        .to_str()
-        .map_err(|_| "Origin header is not valid text".to_owned())?;
-    if allowed.iter().any(|a| a == origin || a == "*") {
-        return Ok(());
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or_default();
-    if !host.is_empty() && origin_host == host {
-        Ok(())
-    } else {
-        Err(format!(
-            "origin '{origin}' is not allowed to open a WebSocket here"
-        ))
-    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    super::csrf::check(headers, host, allowed).map_err(|refused| refused.to_string())
 }
 
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

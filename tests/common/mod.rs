@@ -94,6 +94,19 @@ pub async fn http_to(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Value) {
+    let (status, _, json) = http_with_head(addr, method, path, headers, body).await;
+    (status, json)
+}
+
+/// [`http`] that also returns the response head, lower-cased (for
+/// `set-cookie`, `retry-after` and the like).
+pub async fn http_with_head(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let mut request = format!(
@@ -113,14 +126,19 @@ pub async fn http_to(
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
     let text = String::from_utf8_lossy(&response);
-    let status = text
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-    (status, json)
+    (status, head.to_lowercase(), json)
+}
+
+/// POSTs `body` as JSON.
+pub async fn post_json(server: &RunningServer, path: &str, body: &Value) -> (u16, Value) {
+    http(server, "POST", path, &[JSON], body.to_string().as_bytes()).await
 }
 
 pub const JSON: (&str, &str) = ("Content-Type", "application/json");
