@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
 use super::config::ServerConfig;
+use super::deadline::sleep_until_some;
 use super::metrics::Metrics;
+use super::rate_limit::client_key;
 
 /// Seconds a refused client is told to wait (`Retry-After`).
 const RETRY_AFTER_SECS: u64 = 5;
@@ -356,18 +358,6 @@ impl Tracker {
     }
 }
 
-/// What one client counts as: its address, IPv4-mapped IPv6 as IPv4, and
-/// an IPv6 address by its /64 (one host can have a whole /64).
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(bits))
-        }
-        v4 => v4,
-    }
-}
-
 /// One admitted connection; released when the socket is dropped.
 struct Slot {
     tracker: Arc<Tracker>,
@@ -479,13 +469,6 @@ impl Connection {
                 },
             }
         }
-    }
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

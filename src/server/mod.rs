@@ -3,6 +3,7 @@
 pub mod api;
 pub mod config;
 pub mod csrf;
+pub mod deadline;
 pub mod guard;
 pub mod history;
 pub mod hub;

@@ -11,6 +11,7 @@
 
 mod records;
 
+use super::deadline::sleep_until_some;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -602,13 +603,6 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
 fn pace(pacing: &mut Option<Pacing>) {
     if let Some(pacing) = pacing.as_mut() {
         pacing.sent(Instant::now());
-    }
-}
-
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -26,6 +26,7 @@ use crate::protocol::{
     MAX_CLIENT_FRAME_BYTES,
 };
 
+use super::deadline::sleep_until_some;
 use super::hub::{Frame, Subscription};
 use super::ingest::{now_ms, IngestError};
 use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
@@ -83,7 +84,10 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             // Bounded so a client cannot make the presence map hold huge keys.
             let session = params.session.filter(|s| !s.is_empty() && s.len() <= 64);
-            let presence = state.presence.join(session, client_ip);
+            // An IPv6 /64 is one client, as for the rate limits and connection caps.
+            let presence = state
+                .presence
+                .join(session, super::rate_limit::client_key(client_ip));
             async move {
                 Connection::new(state, can_publish).run(socket).await;
                 drop(presence);
@@ -737,14 +741,6 @@ fn name_some(what: &str, names: &[String]) -> String {
     match names.len() {
         1 => format!("{what} {}", listed.join(", ")),
         n => format!("{n} {what}s: {}", listed.join(", ")),
-    }
-}
-
-/// Sleeps until `until`, or forever when there is nothing to wait for.
-async fn sleep_until_some(until: Option<tokio::time::Instant>) {
-    match until {
-        Some(until) => tokio::time::sleep_until(until).await,
-        None => std::future::pending().await,
     }
 }
 
