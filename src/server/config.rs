@@ -608,6 +608,17 @@ mod tests {
             "--history",
             "--rpc-write-rate",
             "--public-posting",
+            "--max-symbols",
+            "--symbols",
+            "--max-future-skew-ms",
+            "--max-subscriptions",
+            "--max-pending-topics",
+            "--publish-rate",
+            "--max-sessions-per-ip",
+            "--max-connections-per-ip",
+            "--header-timeout-secs",
+            "--public-host",
+            "--max-write-queue",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }
