@@ -7,6 +7,8 @@ scripts/setup.sh --tests
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== cargo test"
+# The default members: everything but pulse-frontend, whose `hydrate` feature
+# would be unified into the native server build (cargo leptos builds it for wasm).
 cargo test --all-targets
 
 echo "== cargo leptos build (server + hydrate WASM)"

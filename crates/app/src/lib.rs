@@ -1,0 +1,68 @@
+//! Pulse's dashboard: Leptos components rendered on the server and hydrated
+//! in the browser, and the server functions they call. It reaches the server
+//! only through [`backend::Backend`] (feature `ssr`), which the server crate
+//! implements; it depends on `pulse-core` and nothing server-side.
+
+#![recursion_limit = "256"]
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod charts;
+pub mod compose;
+pub mod dashboard;
+pub mod engagement_panel;
+pub mod feed;
+pub mod live;
+pub mod panel;
+pub mod presence;
+pub mod price_panel;
+pub mod rpc_error;
+pub mod sentiment_panel;
+pub mod watchlist;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::StaticSegment;
+
+use dashboard::DashboardPage;
+
+/// The HTML document around the app (server only renders this).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/pulse.css"/>
+        <Title text="Pulse — live market & social analytics"/>
+        <Meta name="description" content="Real-time analytics dashboard for markets and social media"/>
+        <Router>
+            <Routes fallback=|| view! {
+                <main class="not-found">
+                    <h1>"Page not found"</h1>
+                    <p><a href="/">"Back to the dashboard"</a></p>
+                </main>
+            }>
+                <Route path=StaticSegment("") view=DashboardPage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,534 @@
+//! The HTTP API: ingest (`POST /api/ticks|posts|engagement|sentiment`) and
+//! reads (`GET /api/snapshot|posts|candles/{symbol}`).
+//!
+//! Bodies are one JSON object, a JSON array, or NDJSON
+//! (`Content-Type: application/x-ndjson`). Errors are JSON:
+//! `{"error":{"code":"...","message":"...","item":3,"field":"price"}}`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use pulse_core::analytics::engagement::{Rates, TopPost};
+use pulse_core::analytics::market::SymbolSummary;
+use pulse_core::analytics::sentiment::SentimentAnalyzer;
+use pulse_core::analytics::sentiment_window::SentimentStats;
+use pulse_core::model::{Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick, MAX_POST_CHARS};
+use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
+
+use super::clock::now_ms;
+use super::ingest::IngestError;
+/// Moved to its own module; kept here so `api::RateLimiter` still names it.
+pub use super::rate_limit::RateLimiter;
+use super::state::AppState;
+use super::ws::{bearer_token, constant_time_eq};
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    item: Option<usize>,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            item: None,
+            field: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(item) = self.item {
+            error["item"] = item.into();
+        }
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Invalid { index, ref error } => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_item",
+                message: format!("item {index}: {} {}", error.field, error.message),
+                item: Some(index),
+                field: Some(error.field),
+            },
+            IngestError::UnknownPost { index, .. } => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "unknown_post",
+                message: error.to_string(),
+                item: Some(index),
+                field: Some("post_id"),
+            },
+            IngestError::Storage(error) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("nothing was accepted: {error}"),
+            ),
+            IngestError::Hub(error) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            ),
+        }
+    }
+}
+
+/// Items of an ingest body, whichever of the three forms it came in.
+pub struct Items<T> {
+    pub items: Vec<T>,
+    /// The body was a single object (the answer is then a single object too).
+    pub single: bool,
+}
+
+impl<T, S> FromRequest<S> for Items<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let app: AppState = axum::extract::FromRef::from_ref(state);
+        let ndjson = match content_type(request.headers()).as_deref() {
+            Some("application/json") => false,
+            Some("application/x-ndjson" | "application/jsonl") => true,
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "Content-Type must be application/json or application/x-ndjson, got {}",
+                        other.unwrap_or("nothing")
+                    ),
+                ))
+            }
+        };
+        let limit = app.config.max_body_bytes;
+        let body = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request bodies may be at most {limit} bytes"),
+                )
+            })?;
+        parse_items(&body, ndjson)
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// Parses a JSON object, a JSON array or NDJSON into items, naming the item
+/// that fails.
+pub fn parse_items<T: DeserializeOwned>(body: &Bytes, ndjson: bool) -> Result<Items<T>, ApiError> {
+    let item_error = |index: usize, error: serde_json::Error| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_item",
+        message: format!("item {index}: {error}"),
+        item: Some(index),
+        field: None,
+    };
+    if ndjson {
+        let text = std::str::from_utf8(body).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "body is not UTF-8")
+        })?;
+        let items = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .enumerate()
+            .map(|(index, line)| serde_json::from_str(line).map_err(|e| item_error(index, e)))
+            .collect::<Result<Vec<T>, _>>()?;
+        return non_empty(Items {
+            items,
+            single: false,
+        });
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not valid JSON: {error}"),
+        )
+    })?;
+    match value {
+        serde_json::Value::Array(values) => {
+            let items = values
+                .into_iter()
+                .enumerate()
+                .map(|(index, v)| serde_json::from_value(v).map_err(|e| item_error(index, e)))
+                .collect::<Result<Vec<T>, _>>()?;
+            non_empty(Items {
+                items,
+                single: false,
+            })
+        }
+        value => {
+            let item = serde_json::from_value(value).map_err(|e| item_error(0, e))?;
+            Ok(Items {
+                items: vec![item],
+                single: true,
+            })
+        }
+    }
+}
+
+fn non_empty<T>(items: Items<T>) -> Result<Items<T>, ApiError> {
+    if items.items.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "the batch has no items",
+        ));
+    }
+    Ok(items)
+}
+
+/// Checks the ingest token (when `needs_token`) and the client's rate.
+fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: SocketAddr,
+    needs_token: bool,
+) -> Result<(), ApiError> {
+    if let Some(expected) = state.config.ingest_token.as_deref().filter(|_| needs_token) {
+        let ok = bearer_token(headers)
+            .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()));
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "ingest needs the token: Authorization: Bearer <token>",
+            ));
+        }
+    }
+    if !state.rate_limiter.allow(client.ip(), Instant::now()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "at most {} requests per second per client",
+                state.config.ingest_rate
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A request that passed admission: within its client's rate and, when
+/// `TOKEN`, carrying the ingest token (if one is configured).
+pub struct Admission<const TOKEN: bool>;
+
+/// Ingest endpoints: token and rate.
+pub type Admitted = Admission<true>;
+/// Endpoints anyone may call, within the rate.
+pub type RateLimited = Admission<false>;
+
+impl<S: Send + Sync, const TOKEN: bool> axum::extract::FromRequestParts<S> for Admission<TOKEN>
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let app: AppState = axum::extract::FromRef::from_ref(state);
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        admit(&app, &parts.headers, client, TOKEN).map(|()| Admission)
+    }
+}
+
+/// One object in, one object out; a batch in, an array in input order out.
+fn answer<T: Serialize>(single: bool, mut results: Vec<T>) -> Response {
+    if single && results.len() == 1 {
+        (StatusCode::OK, Json(results.remove(0))).into_response()
+    } else {
+        (StatusCode::OK, Json(results)).into_response()
+    }
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    topic: String,
+    epoch: String,
+    offset: u64,
+}
+
+pub async fn post_ticks(
+    _: Admitted,
+    State(state): State<AppState>,
+    Items { items, single }: Items<Tick>,
+) -> Result<Response, ApiError> {
+    let published = state.ingest.ticks(items, now_ms()).await?;
+    let accepted = published
+        .into_iter()
+        .map(|p| Accepted {
+            topic: Topic::Ticks.to_string(),
+            epoch: p.epoch.to_string(),
+            offset: p.offset,
+        })
+        .collect();
+    Ok(answer(single, accepted))
+}
+
+pub async fn post_posts(
+    _: Admitted,
+    State(state): State<AppState>,
+    Items { items, single }: Items<NewPost>,
+) -> Result<Response, ApiError> {
+    Ok(answer(single, state.ingest.posts(items, now_ms()).await?))
+}
+
+pub async fn post_engagement(
+    _: Admitted,
+    State(state): State<AppState>,
+    Items { items, single }: Items<Engagement>,
+) -> Result<Response, ApiError> {
+    Ok(answer(
+        single,
+        state.ingest.engagements(items, now_ms()).await?,
+    ))
+}
+
+/// A text to score: `{"text": "..."}` or a bare JSON string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum TextToScore {
+    Object { text: String },
+    Bare(String),
+}
+
+/// Scores texts without storing or publishing anything.
+pub async fn post_sentiment(
+    _: RateLimited,
+    Items { items, single }: Items<TextToScore>,
+) -> Result<Response, ApiError> {
+    let analyzer = SentimentAnalyzer::global();
+    let mut scores: Vec<Sentiment> = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let (TextToScore::Object { text } | TextToScore::Bare(text)) = item;
+        if text.chars().count() > MAX_POST_CHARS * 10 {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_item",
+                message: format!(
+                    "item {index}: text must be at most {} characters",
+                    MAX_POST_CHARS * 10
+                ),
+                item: Some(index),
+                field: Some("text"),
+            });
+        }
+        scores.push(analyzer.analyze(&text));
+    }
+    Ok(answer(single, scores))
+}
+
+/// Everything the dashboard shows now, with the stream positions it reaches.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub ts: i64,
+    pub symbols: Vec<SymbolSummary>,
+    pub posts: Vec<FeedPost>,
+    pub sentiment: SentimentStats,
+    pub sentiment_by_symbol: BTreeMap<String, SentimentStats>,
+    pub engagement_rates: Rates,
+    pub top_posts: Vec<TopPost>,
+    pub active_users: pulse_core::model::Presence,
+    pub positions: BTreeMap<String, StreamPosition>,
+}
+
+/// Builds the snapshot; positions are read first so that a client
+/// subscribing with them can only see an event twice, never miss one
+/// (clients drop offsets they already have).
+pub fn snapshot(state: &AppState) -> Snapshot {
+    let mut positions = BTreeMap::new();
+    let mut topics = vec![
+        Topic::Ticks,
+        Topic::Posts,
+        Topic::Sentiment,
+        Topic::Engagement,
+        Topic::Presence,
+    ];
+    let symbols = state.ingest.symbols();
+    topics.extend(symbols.iter().map(|s| Topic::SymbolTicks(s.clone())));
+    topics.extend(symbols.iter().map(|s| Topic::Candles(s.clone())));
+    for topic in topics {
+        positions.insert(topic.to_string(), state.hub.position(&topic));
+    }
+    let now = now_ms();
+    let (sentiment, sentiment_by_symbol) = state.ingest.sentiment();
+    Snapshot {
+        ts: now,
+        symbols: state.ingest.summaries(),
+        posts: state.ingest.recent_posts(50, None),
+        sentiment,
+        sentiment_by_symbol,
+        engagement_rates: state.ingest.engagement_rates(now),
+        top_posts: state.ingest.top_posts(now, 10),
+        active_users: state.presence.current(),
+        positions,
+    }
+}
+
+pub async fn get_snapshot(State(state): State<AppState>) -> Json<Snapshot> {
+    Json(snapshot(&state))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn get_posts(
+    State(state): State<AppState>,
+    Query(query): Query<PostsQuery>,
+) -> Result<Json<Vec<FeedPost>>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n @ 1..=500) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be 1 to 500, got '{raw}'"
+                )))
+            }
+        },
+    };
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("before must be a post id, got '{raw}'"))
+        })?),
+    };
+    let posts = super::history::posts(&state.ingest, limit, before)
+        .await
+        .map_err(storage_error)?;
+    Ok(Json(posts))
+}
+
+fn storage_error(error: super::storage::StorageError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        error.to_string(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CandlesQuery {
+    interval: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn get_candles(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    Query(query): Query<CandlesQuery>,
+) -> Result<Json<Vec<Candle>>, ApiError> {
+    pulse_core::model::validate_symbol(&symbol)
+        .map_err(|e| ApiError::bad_request(format!("symbol {}", e.message)))?;
+    let interval = match query.interval.as_deref().unwrap_or("1m") {
+        "1s" => CandleInterval::OneSecond,
+        "1m" => CandleInterval::OneMinute,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "interval must be 1s or 1m, got '{other}'"
+            )))
+        }
+    };
+    let bound = |name: &str, raw: Option<&str>| -> Result<Option<i64>, ApiError> {
+        raw.map(|r| {
+            r.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("{name} must be Unix milliseconds, got '{r}'"))
+            })
+        })
+        .transpose()
+    };
+    let from = bound("from", query.from.as_deref())?;
+    let to = bound("to", query.to.as_deref())?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ApiError::bad_request("from must not be after to"));
+        }
+    }
+    let candles = super::history::candles(&state.ingest, &symbol, interval, from, to)
+        .await
+        .map_err(storage_error)?;
+    Ok(Json(candles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_parse_as_object_array_or_ndjson() {
+        let one: Items<serde_json::Value> = parse_items(&Bytes::from(r#"{"a":1}"#), false).unwrap();
+        assert!(one.single);
+        let many: Items<serde_json::Value> =
+            parse_items(&Bytes::from(r#"[{"a":1},{"a":2}]"#), false).unwrap();
+        assert_eq!((many.items.len(), many.single), (2, false));
+        let nd: Items<serde_json::Value> =
+            parse_items(&Bytes::from("{\"a\":1}\n\n{\"a\":2}\n"), true).unwrap();
+        assert_eq!(nd.items.len(), 2);
+    }
+
+    #[test]
+    fn the_failing_item_is_named() {
+        let err = parse_items::<Tick>(
+            &Bytes::from(r#"[{"symbol":"A","price":1,"volume":1,"ts":1},{"symbol":"A"}]"#),
+            false,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.item, Some(1));
+        let err = parse_items::<Tick>(&Bytes::from("not json"), false)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, "invalid_json");
+        let err = parse_items::<Tick>(&Bytes::from("[]"), false)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, "empty_batch");
+    }
+}

@@ -1,0 +1,934 @@
+//! The single path every piece of data takes into Pulse: validate, score,
+//! update the analytics, publish on the hub. HTTP, WebSocket `publish`, server
+//! functions and the simulator all call this, so they cannot drift apart.
+//!
+//! Batches are all-or-nothing: every item is validated before any is
+//! applied, so a rejected batch leaves no trace.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pulse_core::analytics::engagement::{
+    Counts, EngagementConfig, EngagementEngine, EngagementError, EngagementUpdate, Rates, TopPost,
+};
+use pulse_core::analytics::market::{IgnoreReason, MarketConfig, MarketEngine, SymbolSummary};
+use pulse_core::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
+use pulse_core::analytics::sentiment_window::{SentimentStats, SentimentWindow};
+use pulse_core::model::{
+    Candle, CandleInterval, Engagement, NewPost, Post, Tick, TimestampMs, ValidationError,
+};
+use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPosition, Topic};
+
+use super::clock::now_ms;
+use super::hub::{Hub, HubError, Published};
+use super::storage::{Restored, Storage, StorageError, WriteBatch};
+
+/// Ticks kept per symbol for the dashboard's first paint.
+pub const RECENT_TICKS_PER_SYMBOL: usize = 600;
+/// Posts kept in memory for the feed.
+pub const RECENT_POSTS: usize = 200;
+/// Posts in each rolling sentiment window.
+pub const SENTIMENT_WINDOW: usize = 200;
+/// Window of "top posts" (15 minutes).
+pub const TOP_POSTS_WINDOW_MS: TimestampMs = 15 * 60 * 1000;
+
+/// What producers can make the node hold; see the README's limits table.
+#[derive(Clone, Debug)]
+pub struct IngestLimits {
+    /// Symbols tracked at most (market engine, per-symbol topics, sentiment).
+    pub max_symbols: usize,
+    /// When set, only these symbols are accepted (and tracked from the start).
+    pub allowed_symbols: Option<BTreeSet<String>>,
+    /// How far a tick's `ts` may lie ahead of the server's clock.
+    pub max_future_skew_ms: TimestampMs,
+    /// Symbols one post is attributed to at most.
+    pub max_symbols_per_post: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_symbols: 1_000,
+            allowed_symbols: None,
+            max_future_skew_ms: 5_000,
+            max_symbols_per_post: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Item `index` of the request failed validation.
+    #[error("item {index}: invalid {field}: {message}", field = .error.field, message = .error.message)]
+    Invalid {
+        index: usize,
+        error: ValidationError,
+    },
+    #[error("item {index}: post {post_id} is unknown (never ingested, or too old to engage with)")]
+    UnknownPost { index: usize, post_id: u64 },
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// Nothing was accepted: the data could not be made durable.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Data applied in memory and queued for disk: [`Pending::durable`]
+/// resolves once it is on disk and visible to subscribers. Producers that
+/// stream can keep many in flight; their commits complete in order.
+#[must_use = "the data is acknowledged only once `durable()` resolves"]
+pub struct Pending<T> {
+    value: T,
+    commit: Option<super::storage::Commit>,
+}
+
+impl<T> Pending<T> {
+    pub async fn durable(self) -> Result<T, IngestError> {
+        if let Some(commit) = self.commit {
+            commit
+                .await
+                .map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))??;
+        }
+        Ok(self.value)
+    }
+}
+
+/// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
+/// kept together so a snapshot plus `since` misses nothing and repeats nothing.
+#[derive(Default)]
+struct RecentTicks {
+    ticks: VecDeque<Tick>,
+    position: Option<StreamPosition>,
+    /// Wall time the newest tick arrived (not its `ts`: a backfill of old
+    /// data is as fresh as live data), for dropping idle symbols.
+    arrived: TimestampMs,
+}
+
+struct LiveState {
+    recent_ticks: BTreeMap<String, RecentTicks>,
+    market: MarketEngine,
+    engagement: EngagementEngine,
+    posts: VecDeque<Post>,
+    next_post_id: u64,
+    overall_sentiment: SentimentWindow,
+    symbol_sentiment: BTreeMap<String, SentimentWindow>,
+}
+
+impl LiveState {
+    fn empty(limits: &IngestLimits) -> Self {
+        let market = MarketConfig {
+            max_symbols: limits.max_symbols,
+            ..MarketConfig::default()
+        };
+        Self {
+            recent_ticks: BTreeMap::new(),
+            market: MarketEngine::new(market),
+            engagement: EngagementEngine::new(EngagementConfig::default()),
+            posts: VecDeque::new(),
+            next_post_id: 1,
+            overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
+            symbol_sentiment: BTreeMap::new(),
+        }
+    }
+}
+
+pub struct Ingest {
+    hub: Arc<Hub>,
+    storage: Option<Arc<Storage>>,
+    analyzer: &'static SentimentAnalyzer,
+    limits: IngestLimits,
+    state: Mutex<LiveState>,
+    /// Storage's failed-write count the views were last rebuilt for.
+    rolled_back_for: std::sync::atomic::AtomicU64,
+}
+
+impl Ingest {
+    /// Without `storage` everything lives in memory and events are released
+    /// at once; with it, an ingest call returns once its data is on disk.
+    pub fn new(hub: Arc<Hub>, storage: Option<Arc<Storage>>) -> Self {
+        Self::with_limits(hub, storage, IngestLimits::default())
+    }
+
+    /// [`Ingest::new`] with explicit limits.
+    pub fn with_limits(hub: Arc<Hub>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
+        Self {
+            hub,
+            storage,
+            analyzer: SentimentAnalyzer::global(),
+            state: Mutex::new(LiveState::empty(&limits)),
+            limits,
+            rolled_back_for: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.storage.as_ref()
+    }
+
+    /// Rebuilds the in-memory views and the hub's topics from what storage
+    /// kept; call once at start, before serving.
+    pub fn restore(&self, restored: Restored) {
+        let mut state = self.state();
+        self.apply_restored(&mut state, restored);
+    }
+
+    /// Fills `state` (empty) and the hub's topics from what storage holds.
+    fn apply_restored(&self, state: &mut LiveState, restored: Restored) {
+        for topic in restored.topics {
+            self.hub
+                .restore(&topic.topic, &topic.epoch, topic.last_offset, topic.history);
+        }
+        state.market.seed_candles(restored.candles);
+        for tick in restored.ticks {
+            let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
+            entry.ticks.push_back(tick);
+        }
+        let symbols: Vec<String> = state.recent_ticks.keys().cloned().collect();
+        let restored_at = now_ms();
+        for symbol in symbols {
+            let position = self.hub.position(&Topic::SymbolTicks(symbol.clone()));
+            if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
+                entry.position = Some(position);
+                entry.arrived = restored_at;
+            }
+        }
+        let feed_from = restored.posts.len().saturating_sub(RECENT_POSTS);
+        for (index, (post, totals)) in restored.posts.into_iter().enumerate() {
+            state.engagement.register_post_with_totals(
+                post.id,
+                post.ts,
+                &post.symbols,
+                post.sentiment.compound,
+                totals,
+            );
+            if index >= feed_from {
+                let s = post.sentiment;
+                state.overall_sentiment.push(post.ts, s.compound, s.label);
+                for symbol in &post.symbols {
+                    state
+                        .symbol_sentiment
+                        .entry(symbol.clone())
+                        .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW))
+                        .push(post.ts, s.compound, s.label);
+                }
+                state.posts.push_back(post);
+            }
+        }
+        state.next_post_id = state.next_post_id.max(restored.next_post_id);
+    }
+
+    /// Refuses work up front when storage has failed, so nothing is applied
+    /// in memory that could not be made durable.
+    fn check_storage(&self) -> Result<(), IngestError> {
+        match &self.storage {
+            Some(storage) if !storage.is_healthy() => {
+                Err(IngestError::Storage(StorageError::Unavailable(
+                    "storage is not writable right now (see /readyz); retry later".into(),
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Submits `batch` in preparation order; must be called under the state lock.
+    fn submit(&self, batch: WriteBatch) -> Option<super::storage::Commit> {
+        match &self.storage {
+            Some(storage) => Some(storage.submit(batch)),
+            None => {
+                self.hub.release(batch.events);
+                None
+            }
+        }
+    }
+
+    /// Publishing happens under this lock, so in-memory views and hub
+    /// positions always agree (a snapshot plus `since` is exact).
+    ///
+    /// A write that storage refused or failed was applied here already; the
+    /// first access once nothing is waiting for the writer any more rolls
+    /// the views (and the hub's offsets) back to what is committed, so no
+    /// snapshot shows data that is not on disk.
+    fn state(&self) -> MutexGuard<'_, LiveState> {
+        use std::sync::atomic::Ordering;
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(storage) = &self.storage {
+            let dropped = storage.dropped_writes();
+            // Batches are submitted under this lock, so an empty queue seen
+            // here stays empty until the rebuild is done.
+            if dropped != self.rolled_back_for.load(Ordering::Acquire) && storage.queue_len() == 0 {
+                match storage.reload() {
+                    Ok(restored) => {
+                        *state = LiveState::empty(&self.limits);
+                        self.apply_restored(&mut state, restored);
+                        self.rolled_back_for.store(dropped, Ordering::Release);
+                        tracing::warn!(
+                            "a write failed: in-memory views rolled back to what is stored"
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "rolling back after a failed write failed; will retry");
+                    }
+                }
+            }
+        }
+        state
+    }
+
+    /// Validates and publishes a tick on `ticks` and `ticks:<SYMBOL>`;
+    /// returns its position on `ticks`.
+    pub async fn tick(&self, tick: Tick, now: TimestampMs) -> Result<Published, IngestError> {
+        let mut published = self.ticks(vec![tick], now).await?;
+        Ok(published.remove(0))
+    }
+
+    /// All-or-nothing batch of ticks, durable when this returns.
+    pub async fn ticks(
+        &self,
+        ticks: Vec<Tick>,
+        now: TimestampMs,
+    ) -> Result<Vec<Published>, IngestError> {
+        self.submit_ticks(ticks, now)?.durable().await
+    }
+
+    /// Applies a batch of ticks and queues it for disk without waiting.
+    pub fn submit_ticks(
+        &self,
+        ticks: Vec<Tick>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<Published>>, IngestError> {
+        validate_all(&ticks, |tick| self.admit_tick(tick, now))?;
+        self.check_storage()?;
+        let (positions, commit) = {
+            let mut state = self.state();
+            if let Err((index, reason)) = state.market.check_batch(&ticks) {
+                return Err(IngestError::Invalid {
+                    index,
+                    error: refusal(&ticks[index], reason, state.market.config()),
+                });
+            }
+            let mut batch = WriteBatch::default();
+            let mut positions = Vec::with_capacity(ticks.len());
+            for tick in ticks {
+                positions.push(self.apply_tick(&mut state, &mut batch, tick)?);
+            }
+            (positions, self.submit(batch))
+        };
+        Ok(Pending {
+            value: positions,
+            commit,
+        })
+    }
+
+    fn apply_tick(
+        &self,
+        state: &mut LiveState,
+        batch: &mut WriteBatch,
+        tick: Tick,
+    ) -> Result<Published, IngestError> {
+        let symbol: Arc<str> = tick.symbol.as_str().into();
+        // Serialized once for both topics.
+        let json = serde_json::to_string(&tick).map_err(HubError::from)?;
+        let on_all = self.hub.prepare_json(
+            &Topic::Ticks,
+            &json,
+            Some(Arc::clone(&symbol)),
+            Some(tick.ts),
+        );
+        let on_symbol = self.hub.prepare_json(
+            &Topic::SymbolTicks(tick.symbol.clone()),
+            &json,
+            Some(symbol),
+            Some(tick.ts),
+        );
+        let published = on_all.position();
+        let symbol_position = on_symbol.position();
+        batch.events.push(on_all);
+        batch.events.push(on_symbol);
+        let outcome = state.market.apply(&tick);
+        if !outcome.is_applied() {
+            // `check_batch` accepted it, so this is a bug; say so loudly.
+            tracing::error!(?outcome.status, symbol = %tick.symbol, "an admitted tick was ignored");
+        }
+        for update in outcome.updates {
+            let topic = Topic::Candles(update.candle.symbol.clone());
+            batch
+                .events
+                .push(self.hub.prepare(&topic, &update, None, None)?);
+            batch.candles.push(update.candle);
+        }
+        let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
+        if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
+            entry.ticks.pop_front();
+        }
+        entry.ticks.push_back(tick.clone());
+        entry.position = Some(symbol_position.into());
+        entry.arrived = now_ms();
+        batch.ticks.push(tick);
+        Ok(published)
+    }
+
+    /// Closes candles whose interval has ended by wall time (a quiet symbol's
+    /// last candle would otherwise stay open) and publishes them.
+    pub async fn close_due_candles(&self, now: TimestampMs) -> Result<usize, IngestError> {
+        self.check_storage()?;
+        let (closed, commit) = {
+            let mut state = self.state();
+            let updates = state.market.close_due(now);
+            if updates.is_empty() {
+                return Ok(0);
+            }
+            let mut batch = WriteBatch::default();
+            for update in &updates {
+                let topic = Topic::Candles(update.candle.symbol.clone());
+                batch
+                    .events
+                    .push(self.hub.prepare(&topic, update, None, None)?);
+                batch.candles.push(update.candle.clone());
+            }
+            (updates.len(), self.submit(batch))
+        };
+        Pending {
+            value: closed,
+            commit,
+        }
+        .durable()
+        .await
+    }
+
+    /// All-or-nothing batch of posts: scores, stores and publishes each one;
+    /// durable when this returns.
+    pub async fn posts(
+        &self,
+        posts: Vec<NewPost>,
+        now: TimestampMs,
+    ) -> Result<Vec<Post>, IngestError> {
+        self.submit_posts(posts, now)?.durable().await
+    }
+
+    /// Applies a batch of posts and queues it for disk without waiting.
+    pub fn submit_posts(
+        &self,
+        posts: Vec<NewPost>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<Post>>, IngestError> {
+        validate_all(&posts, |post| post.validate(now))?;
+        self.check_storage()?;
+        let (created, commit) = {
+            let mut state = self.state();
+            let mut known: Vec<&str> = state.recent_ticks.keys().map(String::as_str).collect();
+            if let Some(allowed) = &self.limits.allowed_symbols {
+                known.extend(allowed.iter().map(String::as_str));
+                known.sort_unstable();
+                known.dedup();
+            }
+            let known: Vec<String> = known.into_iter().map(str::to_owned).collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let max_symbols = self.limits.max_symbols_per_post;
+            let mut batch = WriteBatch::default();
+            let mut created = Vec::with_capacity(posts.len());
+            for new in posts {
+                let post = Post {
+                    id: state.next_post_id,
+                    sentiment: self.analyzer.analyze(&new.text),
+                    // Only tracked symbols, so made-up cashtags cannot
+                    // create sentiment windows.
+                    symbols: mentioned_symbols(&new.text, &known)
+                        .into_iter()
+                        .filter(|symbol| known.binary_search(&symbol.as_str()).is_ok())
+                        .take(max_symbols)
+                        .collect(),
+                    ts: new.ts.unwrap_or(now),
+                    author: new.author.trim().to_owned(),
+                    text: new.text,
+                };
+                state.next_post_id += 1;
+                self.apply_post(&mut state, &mut batch, &post)?;
+                created.push(post);
+            }
+            batch.posts.extend(created.iter().cloned());
+            (created, self.submit(batch))
+        };
+        Ok(Pending {
+            value: created,
+            commit,
+        })
+    }
+
+    fn apply_post(
+        &self,
+        state: &mut LiveState,
+        batch: &mut WriteBatch,
+        post: &Post,
+    ) -> Result<(), IngestError> {
+        state.engagement.register(post);
+        if state.posts.len() >= RECENT_POSTS {
+            state.posts.pop_front();
+        }
+        state.posts.push_back(post.clone());
+        let feed_post = FeedPost {
+            post: post.clone(),
+            engagement: Counts::default(),
+        };
+        batch.events.push(
+            self.hub
+                .prepare(&Topic::Posts, &feed_post, None, Some(post.ts))?,
+        );
+
+        let s = post.sentiment;
+        state.overall_sentiment.push(post.ts, s.compound, s.label);
+        let mut updates = vec![SentimentUpdate {
+            scope: "overall".into(),
+            ts: post.ts,
+            stats: state.overall_sentiment.stats(),
+        }];
+        for symbol in &post.symbols {
+            let window = state
+                .symbol_sentiment
+                .entry(symbol.clone())
+                .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW));
+            window.push(post.ts, s.compound, s.label);
+            updates.push(SentimentUpdate {
+                scope: symbol.clone(),
+                ts: post.ts,
+                stats: window.stats(),
+            });
+        }
+        for update in &updates {
+            batch.events.push(
+                self.hub
+                    .prepare(&Topic::Sentiment, update, None, Some(post.ts))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// All-or-nothing batch of engagement events, durable when this returns.
+    pub async fn engagements(
+        &self,
+        events: Vec<Engagement>,
+        now: TimestampMs,
+    ) -> Result<Vec<EngagementUpdate>, IngestError> {
+        self.submit_engagements(events, now)?.durable().await
+    }
+
+    /// Applies a batch of engagement events and queues it for disk without waiting.
+    pub fn submit_engagements(
+        &self,
+        events: Vec<Engagement>,
+        now: TimestampMs,
+    ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
+        validate_all(&events, |event| event.validate(now))?;
+        self.check_storage()?;
+        let (updates, commit) = {
+            let mut state = self.state();
+            for (index, event) in events.iter().enumerate() {
+                if !state.engagement.is_known(event.post_id) {
+                    return Err(IngestError::UnknownPost {
+                        index,
+                        post_id: event.post_id,
+                    });
+                }
+            }
+            let mut batch = WriteBatch::default();
+            let mut updates = Vec::with_capacity(events.len());
+            for (index, event) in events.into_iter().enumerate() {
+                let update = state
+                    .engagement
+                    .apply(&event)
+                    .map_err(|error| match error {
+                        EngagementError::UnknownPost(post_id) => {
+                            IngestError::UnknownPost { index, post_id }
+                        }
+                        EngagementError::TimestampOutOfRange(_) => IngestError::Invalid {
+                            index,
+                            error: ValidationError {
+                                field: "ts",
+                                message: "is out of range".into(),
+                            },
+                        },
+                    })?;
+                let published = EngagementEvent {
+                    post_id: update.post_id,
+                    kind: update.kind,
+                    delta: update.applied_delta,
+                    ts: event.ts,
+                    totals: update.totals,
+                };
+                batch.events.push(self.hub.prepare(
+                    &Topic::Engagement,
+                    &published,
+                    None,
+                    Some(event.ts),
+                )?);
+                batch.engagement.push((event, update.totals));
+                updates.push(update);
+            }
+            (updates, self.submit(batch))
+        };
+        Ok(Pending {
+            value: updates,
+            commit,
+        })
+    }
+
+    /// Checks what a tick can be checked for without the engine's state:
+    /// its values, its time against the clock and the allowlist.
+    fn admit_tick(&self, tick: &Tick, now: TimestampMs) -> Result<(), ValidationError> {
+        tick.validate(now)?;
+        let skew = self.limits.max_future_skew_ms;
+        if tick.ts > now.saturating_add(skew) {
+            return Err(ValidationError {
+                field: "ts",
+                message: format!(
+                    "lies {} ms in the future; ticks may be at most {skew} ms ahead of the server's clock",
+                    tick.ts - now
+                ),
+            });
+        }
+        if let Some(allowed) = &self.limits.allowed_symbols {
+            if !allowed.contains(&tick.symbol) {
+                return Err(ValidationError {
+                    field: "symbol",
+                    message: format!(
+                        "{} is not one of the symbols this server accepts",
+                        tick.symbol
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `symbol` is tracked: it has data, or it is on the allowlist.
+    /// Only tracked symbols have topics.
+    pub fn tracks(&self, symbol: &str) -> bool {
+        self.limits
+            .allowed_symbols
+            .as_ref()
+            .is_some_and(|allowed| allowed.contains(symbol))
+            || self.state().recent_ticks.contains_key(symbol)
+    }
+
+    /// The limits this node enforces.
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
+    }
+
+    /// Number of symbols tracked now.
+    pub fn symbol_count(&self) -> usize {
+        self.state().recent_ticks.len()
+    }
+
+    /// Stops tracking symbols whose newest tick arrived before `idle_before`
+    /// (wall time) and whose topics nobody subscribes to, freeing their
+    /// memory, topics and slot. Allowlisted symbols stay. Returns the
+    /// symbols dropped.
+    pub fn forget_idle_symbols(&self, idle_before: TimestampMs) -> Vec<String> {
+        let mut state = self.state();
+        let idle: Vec<String> = state
+            .recent_ticks
+            .iter()
+            .filter(|(symbol, recent)| {
+                recent.arrived < idle_before
+                    && !self
+                        .limits
+                        .allowed_symbols
+                        .as_ref()
+                        .is_some_and(|allowed| allowed.contains(*symbol))
+            })
+            .map(|(symbol, _)| symbol.clone())
+            .collect();
+        let mut dropped = Vec::new();
+        for symbol in idle {
+            let ticks = Topic::SymbolTicks(symbol.clone());
+            let candles = Topic::Candles(symbol.clone());
+            // Both topics go, or neither (a subscriber keeps the symbol).
+            if !self.hub.remove_if_unused(&ticks) && self.hub.position(&ticks).offset > 0 {
+                continue;
+            }
+            if !self.hub.remove_if_unused(&candles) && self.hub.position(&candles).offset > 0 {
+                continue;
+            }
+            state.recent_ticks.remove(&symbol);
+            state.market.forget(&symbol);
+            state.symbol_sentiment.remove(&symbol);
+            dropped.push(symbol);
+        }
+        dropped
+    }
+
+    /// Symbols seen so far, sorted.
+    pub fn symbols(&self) -> Vec<String> {
+        self.state().recent_ticks.keys().cloned().collect()
+    }
+
+    /// The most recent ticks of `symbol` (oldest first) and the
+    /// `ticks:<SYMBOL>` position right after the newest of them.
+    pub fn recent_ticks(&self, symbol: &str) -> (Vec<Tick>, Option<StreamPosition>) {
+        self.state()
+            .recent_ticks
+            .get(symbol)
+            .map(|r| (r.ticks.iter().cloned().collect(), r.position.clone()))
+            .unwrap_or_default()
+    }
+
+    pub fn summaries(&self) -> Vec<SymbolSummary> {
+        self.state().market.summaries()
+    }
+
+    pub fn candles(&self, symbol: &str, interval: CandleInterval) -> Vec<Candle> {
+        self.state().market.candles(symbol, interval)
+    }
+
+    /// Newest posts first, at most `limit`, only those with an id below `before`.
+    pub fn recent_posts(&self, limit: usize, before: Option<u64>) -> Vec<FeedPost> {
+        let state = self.state();
+        state
+            .posts
+            .iter()
+            .rev()
+            .filter(|p| before.is_none_or(|b| p.id < b))
+            .take(limit)
+            .map(|post| FeedPost {
+                post: post.clone(),
+                engagement: state.engagement.totals(post.id).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Ids of the newest `n` posts, oldest first.
+    pub fn recent_post_ids(&self, n: usize) -> Vec<u64> {
+        let state = self.state();
+        let skip = state.posts.len().saturating_sub(n);
+        state.posts.iter().skip(skip).map(|p| p.id).collect()
+    }
+
+    /// Overall and per-symbol rolling sentiment.
+    pub fn sentiment(&self) -> (SentimentStats, BTreeMap<String, SentimentStats>) {
+        let state = self.state();
+        (
+            state.overall_sentiment.stats(),
+            state
+                .symbol_sentiment
+                .iter()
+                .map(|(symbol, window)| (symbol.clone(), window.stats()))
+                .collect(),
+        )
+    }
+
+    pub fn engagement_rates(&self, now: TimestampMs) -> Rates {
+        self.state().engagement.rates(now)
+    }
+
+    pub fn top_posts(&self, now: TimestampMs, n: usize) -> Vec<TopPost> {
+        self.state()
+            .engagement
+            .top_posts(now, TOP_POSTS_WINDOW_MS, n)
+    }
+}
+
+/// Why the market engine cannot use a tick, as an item error.
+fn refusal(tick: &Tick, reason: IgnoreReason, market: &MarketConfig) -> ValidationError {
+    let symbol = &tick.symbol;
+    let (field, message) = match reason {
+        IgnoreReason::TooLate => (
+            "ts",
+            format!(
+                "is more than {} ms older than the newest tick of {symbol}; the market engine cannot place it",
+                market.late_tolerance_ms
+            ),
+        ),
+        IgnoreReason::Duplicate => (
+            "ts",
+            format!("repeats the last tick of {symbol} (same ts, price and volume)"),
+        ),
+        IgnoreReason::TooManySymbols => (
+            "symbol",
+            format!(
+                "{symbol} is new and the server already tracks its limit of {} symbols",
+                market.max_symbols
+            ),
+        ),
+        IgnoreReason::InvalidValue => ("price", "is not a usable price or volume".to_owned()),
+        IgnoreReason::TimestampOutOfRange => ("ts", "is out of range".to_owned()),
+    };
+    ValidationError { field, message }
+}
+
+/// Validates every item of a batch before any is applied, naming the first bad one.
+fn validate_all<T>(
+    items: &[T],
+    validate: impl Fn(&T) -> Result<(), ValidationError>,
+) -> Result<(), IngestError> {
+    for (index, item) in items.iter().enumerate() {
+        validate(item).map_err(|error| IngestError::Invalid { index, error })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulse_core::model::EngagementKind;
+    use crate::hub::HubConfig;
+
+    const NOW: TimestampMs = 1_780_000_000_000;
+
+    fn ingest() -> Ingest {
+        Ingest::new(Hub::new(HubConfig::default(), "t"), None)
+    }
+
+    fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            price,
+            volume: 1.0,
+            ts,
+        }
+    }
+
+    fn new_post(text: &str) -> NewPost {
+        NewPost {
+            author: "ann".into(),
+            text: text.into(),
+            ts: Some(NOW),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_item_rejects_the_whole_batch() {
+        let ingest = ingest();
+        let error = ingest
+            .ticks(vec![tick("AAPL", 1.0, NOW), tick("AAPL", -1.0, NOW)], NOW)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, IngestError::Invalid { index: 1, ref error } if error.field == "price")
+        );
+        assert!(
+            ingest.symbols().is_empty(),
+            "nothing from the batch applied"
+        );
+        assert_eq!(ingest.hub().position(&Topic::Ticks).offset, 0);
+    }
+
+    #[tokio::test]
+    async fn posts_are_scored_attributed_and_aggregated() {
+        let ingest = ingest();
+        ingest.tick(tick("TSLA", 200.0, NOW), NOW).await.unwrap();
+        ingest.tick(tick("AAPL", 180.0, NOW), NOW).await.unwrap();
+        let posts = ingest
+            .posts(
+                vec![
+                    new_post("TSLA is going to the moon, love it!"),
+                    new_post("$AAPL is a terrible dump $MADEUP"),
+                ],
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(posts[0].id, 1);
+        assert_eq!(posts[0].symbols, ["TSLA"]);
+        assert!(posts[0].sentiment.compound > 0.3);
+        assert_eq!(posts[1].symbols, ["AAPL"], "only tracked symbols count");
+        assert!(posts[1].sentiment.compound < -0.3);
+        let (overall, by_symbol) = ingest.sentiment();
+        assert_eq!(
+            (overall.posts, overall.positive, overall.negative),
+            (2, 1, 1)
+        );
+        assert_eq!(by_symbol["TSLA"].positive, 1);
+        let feed = ingest.recent_posts(10, None);
+        assert_eq!(feed.iter().map(|p| p.post.id).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(ingest.recent_posts(10, Some(2)).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn engagement_needs_a_known_post_and_never_goes_negative() {
+        let ingest = ingest();
+        let post = ingest
+            .posts(vec![new_post("hello")], NOW)
+            .await
+            .unwrap()
+            .remove(0);
+        let like = |post_id, delta| Engagement {
+            post_id,
+            kind: EngagementKind::Like,
+            delta,
+            ts: NOW,
+        };
+        let error = ingest
+            .engagements(vec![like(post.id, 1), like(999, 1)], NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            IngestError::UnknownPost {
+                index: 1,
+                post_id: 999
+            }
+        ));
+        assert_eq!(
+            ingest.recent_posts(1, None)[0].engagement.likes,
+            0,
+            "batch not applied"
+        );
+        ingest
+            .engagements(vec![like(post.id, 2), like(post.id, -5)], NOW)
+            .await
+            .unwrap();
+        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 0);
+        ingest
+            .engagements(vec![like(post.id, 3)], NOW)
+            .await
+            .unwrap();
+        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 3);
+    }
+
+    #[tokio::test]
+    async fn ticks_build_candles() {
+        let ingest = ingest();
+        ingest
+            .ticks(
+                vec![
+                    tick("A", 10.0, NOW),
+                    tick("A", 12.0, NOW + 10),
+                    tick("A", 9.0, NOW + 20),
+                ],
+                NOW + 20,
+            )
+            .await
+            .unwrap();
+        let candles = ingest.candles("A", CandleInterval::OneSecond);
+        assert_eq!(candles.len(), 1);
+        assert_eq!(
+            (
+                candles[0].open,
+                candles[0].high,
+                candles[0].low,
+                candles[0].close
+            ),
+            (10.0, 12.0, 9.0, 9.0)
+        );
+        let published = ingest.hub().position(&Topic::Candles("A".into())).offset;
+        assert!(published >= 3);
+        // Two seconds later the 1 s candle is due; the 1 m one is not yet.
+        assert_eq!(ingest.close_due_candles(NOW + 2_000).await.unwrap(), 1);
+        assert_eq!(
+            ingest.close_due_candles(NOW + 2_000).await.unwrap(),
+            0,
+            "closed once"
+        );
+        assert_eq!(
+            ingest.hub().position(&Topic::Candles("A".into())).offset,
+            published + 1
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Reads: what a restart restores, and history queries for the API and the
+//! dashboard.
+
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, Row};
+
+use pulse_core::analytics::engagement::Counts;
+use pulse_core::model::{Candle, CandleInterval, Post, Sentiment, SentimentLabel, Tick};
+use pulse_core::protocol::Topic;
+use crate::hub::Event;
+use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
+
+use super::writer::interval_name;
+
+/// Posts reloaded into the engagement engine (it forgets older ones anyway).
+const ENGAGEMENT_POSTS: usize = 10_000;
+/// Candles reloaded into the market engine per symbol and interval.
+const CANDLES_PER_SERIES: usize = 300;
+
+/// One topic as the last run left it.
+pub struct RestoredTopic {
+    pub topic: Topic,
+    pub epoch: String,
+    pub last_offset: u64,
+    pub history: Vec<Event>,
+}
+
+/// What the in-memory views and the hub start from after a restart.
+#[derive(Default)]
+pub struct Restored {
+    pub topics: Vec<RestoredTopic>,
+    /// Oldest first; the newest [`RECENT_POSTS`] feed the post list, all of
+    /// them the engagement engine.
+    pub posts: Vec<(Post, Counts)>,
+    /// Per symbol, oldest first.
+    pub ticks: Vec<Tick>,
+    pub candles: Vec<Candle>,
+    pub next_post_id: u64,
+}
+
+impl Restored {
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty() && self.posts.is_empty() && self.ticks.is_empty()
+    }
+}
+
+fn post_from_row(row: &Row<'_>) -> Result<(Post, Counts), rusqlite::Error> {
+    let label = match row.get::<_, String>(8)?.as_str() {
+        "positive" => SentimentLabel::Positive,
+        "negative" => SentimentLabel::Negative,
+        _ => SentimentLabel::Neutral,
+    };
+    let symbols: String = row.get(9)?;
+    let post = Post {
+        id: row.get::<_, i64>(0)? as u64,
+        author: row.get(1)?,
+        text: row.get(2)?,
+        ts: row.get(3)?,
+        sentiment: Sentiment {
+            compound: row.get(4)?,
+            pos: row.get(5)?,
+            neu: row.get(6)?,
+            neg: row.get(7)?,
+            label,
+        },
+        symbols: serde_json::from_str(&symbols).unwrap_or_default(),
+    };
+    let counts = Counts {
+        likes: row.get(10)?,
+        shares: row.get(11)?,
+        comments: row.get(12)?,
+    };
+    Ok((post, counts))
+}
+
+const POST_COLUMNS: &str =
+    "id, author, text, ts, compound, pos, neu, neg, label, symbols, likes, shares, comments";
+
+fn candle_from_row(row: &Row<'_>) -> Result<Candle, rusqlite::Error> {
+    let interval = match row.get::<_, String>(1)?.as_str() {
+        "1s" => CandleInterval::OneSecond,
+        _ => CandleInterval::OneMinute,
+    };
+    Ok(Candle {
+        symbol: row.get(0)?,
+        interval,
+        start: row.get(2)?,
+        open: row.get(3)?,
+        high: row.get(4)?,
+        low: row.get(5)?,
+        close: row.get(6)?,
+        volume: row.get(7)?,
+    })
+}
+
+pub(super) fn restore(conn: &Connection, history_len: usize) -> Result<Restored, rusqlite::Error> {
+    let mut restored = Restored::default();
+
+    let mut topics = conn.prepare("SELECT topic, epoch, last_offset FROM topics ORDER BY topic")?;
+    let mut events = conn.prepare(
+        "SELECT \"offset\", body, conflation_key, source_ts FROM events
+         WHERE topic = ?1 ORDER BY \"offset\" DESC LIMIT ?2",
+    )?;
+    let rows: Vec<(String, String, i64)> = topics
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (name, epoch, last_offset) in rows {
+        let Ok(topic) = name.parse::<Topic>() else {
+            tracing::warn!(topic = %name, "ignoring an unknown topic in the database");
+            continue;
+        };
+        let mut history: Vec<Event> = events
+            .query_map(params![name, history_len as i64], |row| {
+                Ok(Event {
+                    offset: row.get::<_, i64>(0)? as u64,
+                    body: row.get::<_, String>(1)?.into_boxed_str(),
+                    conflation_key: row.get::<_, Option<String>>(2)?.map(Arc::from),
+                    source_ts: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        history.reverse();
+        restored.topics.push(RestoredTopic {
+            topic,
+            epoch,
+            last_offset: last_offset.max(0) as u64,
+            history,
+        });
+    }
+
+    let mut posts = conn.prepare(&format!(
+        "SELECT {POST_COLUMNS} FROM posts ORDER BY id DESC LIMIT ?1"
+    ))?;
+    restored.posts = posts
+        .query_map(
+            params![ENGAGEMENT_POSTS.max(RECENT_POSTS) as i64],
+            post_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    restored.posts.reverse();
+    restored.next_post_id = conn
+        .query_row("SELECT MAX(id) FROM posts", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })?
+        .map_or(1, |max| max as u64 + 1);
+
+    let symbols: Vec<String> = conn
+        .prepare("SELECT DISTINCT symbol FROM ticks ORDER BY symbol")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut ticks = conn.prepare(
+        "SELECT price, volume, ts FROM ticks WHERE symbol = ?1 ORDER BY ts DESC, id DESC LIMIT ?2",
+    )?;
+    for symbol in symbols {
+        let mut recent: Vec<Tick> = ticks
+            .query_map(params![symbol, RECENT_TICKS_PER_SYMBOL as i64], |row| {
+                Ok(Tick {
+                    symbol: symbol.clone(),
+                    price: row.get(0)?,
+                    volume: row.get(1)?,
+                    ts: row.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        recent.reverse();
+        restored.ticks.extend(recent);
+    }
+
+    let mut candles = conn.prepare(
+        "SELECT symbol, interval, start, open, high, low, close, volume FROM candles
+         WHERE symbol = ?1 AND interval = ?2 ORDER BY start DESC LIMIT ?3",
+    )?;
+    let series: Vec<(String, String)> = conn
+        .prepare("SELECT DISTINCT symbol, interval FROM candles")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (symbol, interval) in series {
+        let mut rows: Vec<Candle> = candles
+            .query_map(
+                params![symbol, interval, CANDLES_PER_SERIES as i64],
+                candle_from_row,
+            )?
+            .collect::<Result<_, _>>()?;
+        rows.reverse();
+        restored.candles.extend(rows);
+    }
+    Ok(restored)
+}
+
+pub(super) fn posts(
+    conn: &Connection,
+    limit: usize,
+    before: Option<u64>,
+) -> Result<Vec<(Post, Counts)>, rusqlite::Error> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+    let posts = statement
+        .query_map(params![before, limit as i64], post_from_row)?
+        .collect();
+    posts
+}
+
+pub(super) fn candles(
+    conn: &Connection,
+    symbol: &str,
+    interval: CandleInterval,
+    from: Option<i64>,
+    to: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Candle>, rusqlite::Error> {
+    // The newest `limit` candles in the range, returned oldest first.
+    let mut statement = conn.prepare_cached(
+        "SELECT symbol, interval, start, open, high, low, close, volume FROM candles
+         WHERE symbol = ?1 AND interval = ?2 AND start >= ?3 AND start <= ?4
+         ORDER BY start DESC LIMIT ?5",
+    )?;
+    let mut rows: Vec<Candle> = statement
+        .query_map(
+            params![
+                symbol,
+                interval_name(interval),
+                from.unwrap_or(i64::MIN),
+                to.unwrap_or(i64::MAX),
+                limit as i64
+            ],
+            candle_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
