@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pulse_core::protocol::Topic;
-use pulse_server::hub::{Hub, HubConfig};
+use pulse_server::broker::memory::MemoryBroker;
+use pulse_server::broker::{Broker, BrokerConfig};
 use pulse_server::outbox::{Outbox, OutboxLimits, Outgoing};
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -30,7 +31,7 @@ struct Progress {
 }
 
 struct Fixture {
-    hub: Arc<Hub>,
+    broker: Arc<dyn Broker>,
     subscribers: u64,
     progress: Arc<Progress>,
     tasks: Vec<JoinHandle<()>>,
@@ -39,12 +40,12 @@ struct Fixture {
 impl Fixture {
     fn start(subscribers: u64) -> Self {
         // No batching window: each event is flushed at once, as on an idle topic.
-        let config = HubConfig {
+        let config = BrokerConfig {
             batch_window: Duration::ZERO,
             history_len: 1_000,
-            ..HubConfig::default()
+            ..BrokerConfig::default()
         };
-        let hub = Hub::new(config, "bench");
+        let hub: Arc<dyn Broker> = MemoryBroker::new(config, "bench");
         let progress = Arc::new(Progress::default());
         let limits = OutboxLimits {
             max_frames: 1_024,
@@ -86,7 +87,7 @@ impl Fixture {
             }));
         }
         Self {
-            hub,
+            broker: hub,
             subscribers,
             progress,
             tasks,
@@ -102,8 +103,8 @@ impl Fixture {
             let expected = self.progress.delivered.load(SeqCst) + self.subscribers;
             self.progress.target.store(expected, SeqCst);
             let tick = json!({"symbol": "AAPL", "price": 187.25, "volume": round, "ts": 1_780_000_000_000i64});
-            self.hub
-                .publish(&Topic::Ticks, &tick, Some(Arc::clone(&key)), None)
+            self.broker
+                .publish_now(&Topic::Ticks, &tick, Some(Arc::clone(&key)), None)
                 .expect("a tick serializes");
             while self.progress.delivered.load(SeqCst) < expected {
                 self.progress.done.notified().await;
@@ -139,7 +140,7 @@ fn fan_out(c: &mut Criterion) {
 /// Publishing with nobody subscribed: encoding, offset, history.
 fn publish(c: &mut Criterion) {
     let runtime = runtime();
-    let hub = enter(&runtime, || Hub::new(HubConfig::default(), "bench"));
+    let hub: Arc<dyn Broker> = enter(&runtime, || MemoryBroker::new(BrokerConfig::default(), "bench"));
     let key: Arc<str> = Arc::from("AAPL");
     let tick =
         json!({"symbol": "AAPL", "price": 187.25, "volume": 100, "ts": 1_780_000_000_000i64});
@@ -148,7 +149,7 @@ fn publish(c: &mut Criterion) {
     group.bench_function("tick", |b| {
         b.iter(|| {
             enter(&runtime, || {
-                hub.publish(&Topic::Ticks, &tick, Some(Arc::clone(&key)), None)
+                hub.publish_now(&Topic::Ticks, &tick, Some(Arc::clone(&key)), None)
                     .expect("a tick serializes")
             })
         })

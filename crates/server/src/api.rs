@@ -92,7 +92,7 @@ impl From<IngestError> for ApiError {
                 "storage_unavailable",
                 format!("nothing was accepted: {error}"),
             ),
-            IngestError::Hub(error) => Self::new(
+            IngestError::Broker(error) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 error.to_string(),
@@ -391,7 +391,7 @@ pub fn snapshot(state: &AppState) -> Snapshot {
     topics.extend(symbols.iter().map(|s| Topic::SymbolTicks(s.clone())));
     topics.extend(symbols.iter().map(|s| Topic::Candles(s.clone())));
     for topic in topics {
-        positions.insert(topic.to_string(), state.hub.position(&topic));
+        positions.insert(topic.to_string(), state.broker.position(&topic));
     }
     let now = now_ms();
     let (sentiment, sentiment_by_symbol) = state.ingest.sentiment();

@@ -158,7 +158,7 @@ pub fn positions(
 ) -> BTreeMap<String, StreamPosition> {
     topics
         .into_iter()
-        .map(|topic| (topic.to_string(), state.hub.position(&topic)))
+        .map(|topic| (topic.to_string(), state.broker.position(&topic)))
         .collect()
 }
 
@@ -199,7 +199,7 @@ async fn dashboard(state: &AppState, symbol: Option<String>) -> Result<Dashboard
 /// Their position is read first: a candle changed in between arrives again
 /// live and simply replaces itself.
 async fn symbol_data(state: &AppState, symbol: &str) -> Result<SymbolData, RpcError> {
-    let position = state.hub.position(&Topic::Candles(symbol.to_owned()));
+    let position = state.broker.position(&Topic::Candles(symbol.to_owned()));
     let recent = |interval: CandleInterval| {
         let since = now_ms() - interval.millis() * CANDLE_WINDOW as i64;
         history::candles(&state.ingest, symbol, interval, Some(since), None)

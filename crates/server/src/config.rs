@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::hub::HubConfig;
+use super::broker::BrokerConfig;
 use super::simulator::SimulatorConfig;
 use super::storage::{Retention, StorageConfig};
 
@@ -438,12 +438,12 @@ impl ServerConfig {
         config
     }
 
-    pub fn hub(&self) -> HubConfig {
-        HubConfig {
+    pub fn broker(&self) -> BrokerConfig {
+        BrokerConfig {
             history_len: self.history,
             batch_window: Duration::from_millis(self.batch_window_ms),
             symbol_history_len: self.symbol_history,
-            ..HubConfig::default()
+            ..BrokerConfig::default()
         }
     }
 

@@ -26,7 +26,7 @@ impl From<IngestError> for RpcError {
                 message: format!("post {post_id} is unknown (never posted, or too old to react to)"),
             },
             IngestError::Storage(error) => error.into(),
-            IngestError::Hub(error) => Self::internal(error.to_string()),
+            IngestError::Broker(error) => Self::internal(error.to_string()),
         }
     }
 }

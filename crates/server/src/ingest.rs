@@ -20,7 +20,7 @@ use pulse_core::model::{
 use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPosition, Topic};
 
 use super::clock::now_ms;
-use super::hub::{Hub, HubError, Published};
+use super::broker::{Broker, BrokerError, Published};
 use super::storage::{Restored, Storage, StorageError, WriteBatch};
 
 /// Ticks kept per symbol for the dashboard's first paint.
@@ -67,7 +67,7 @@ pub enum IngestError {
     #[error("item {index}: post {post_id} is unknown (never ingested, or too old to engage with)")]
     UnknownPost { index: usize, post_id: u64 },
     #[error(transparent)]
-    Hub(#[from] HubError),
+    Broker(#[from] BrokerError),
     /// Nothing was accepted: the data could not be made durable.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -133,7 +133,7 @@ impl LiveState {
 }
 
 pub struct Ingest {
-    hub: Arc<Hub>,
+    broker: Arc<dyn Broker>,
     storage: Option<Arc<Storage>>,
     analyzer: &'static SentimentAnalyzer,
     limits: IngestLimits,
@@ -145,14 +145,14 @@ pub struct Ingest {
 impl Ingest {
     /// Without `storage` everything lives in memory and events are released
     /// at once; with it, an ingest call returns once its data is on disk.
-    pub fn new(hub: Arc<Hub>, storage: Option<Arc<Storage>>) -> Self {
-        Self::with_limits(hub, storage, IngestLimits::default())
+    pub fn new(broker: Arc<dyn Broker>, storage: Option<Arc<Storage>>) -> Self {
+        Self::with_limits(broker, storage, IngestLimits::default())
     }
 
     /// [`Ingest::new`] with explicit limits.
-    pub fn with_limits(hub: Arc<Hub>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
+    pub fn with_limits(broker: Arc<dyn Broker>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
         Self {
-            hub,
+            broker,
             storage,
             analyzer: SentimentAnalyzer::global(),
             state: Mutex::new(LiveState::empty(&limits)),
@@ -161,8 +161,8 @@ impl Ingest {
         }
     }
 
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
     }
 
     pub fn storage(&self) -> Option<&Arc<Storage>> {
@@ -179,7 +179,7 @@ impl Ingest {
     /// Fills `state` (empty) and the hub's topics from what storage holds.
     fn apply_restored(&self, state: &mut LiveState, restored: Restored) {
         for topic in restored.topics {
-            self.hub
+            self.broker
                 .restore(&topic.topic, &topic.epoch, topic.last_offset, topic.history);
         }
         state.market.seed_candles(restored.candles);
@@ -190,7 +190,7 @@ impl Ingest {
         let symbols: Vec<String> = state.recent_ticks.keys().cloned().collect();
         let restored_at = now_ms();
         for symbol in symbols {
-            let position = self.hub.position(&Topic::SymbolTicks(symbol.clone()));
+            let position = self.broker.position(&Topic::SymbolTicks(symbol.clone()));
             if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
                 entry.position = Some(position);
                 entry.arrived = restored_at;
@@ -239,7 +239,7 @@ impl Ingest {
         match &self.storage {
             Some(storage) => Some(storage.submit(batch)),
             None => {
-                self.hub.release(batch.events);
+                self.broker.publish(batch.events);
                 None
             }
         }
@@ -334,14 +334,14 @@ impl Ingest {
     ) -> Result<Published, IngestError> {
         let symbol: Arc<str> = tick.symbol.as_str().into();
         // Serialized once for both topics.
-        let json = serde_json::to_string(&tick).map_err(HubError::from)?;
-        let on_all = self.hub.prepare_json(
+        let json = serde_json::to_string(&tick).map_err(BrokerError::from)?;
+        let on_all = self.broker.prepare_json(
             &Topic::Ticks,
             &json,
             Some(Arc::clone(&symbol)),
             Some(tick.ts),
         );
-        let on_symbol = self.hub.prepare_json(
+        let on_symbol = self.broker.prepare_json(
             &Topic::SymbolTicks(tick.symbol.clone()),
             &json,
             Some(symbol),
@@ -360,7 +360,7 @@ impl Ingest {
             let topic = Topic::Candles(update.candle.symbol.clone());
             batch
                 .events
-                .push(self.hub.prepare(&topic, &update, None, None)?);
+                .push(self.broker.prepare(&topic, &update, None, None)?);
             batch.candles.push(update.candle);
         }
         let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
@@ -389,7 +389,7 @@ impl Ingest {
                 let topic = Topic::Candles(update.candle.symbol.clone());
                 batch
                     .events
-                    .push(self.hub.prepare(&topic, update, None, None)?);
+                    .push(self.broker.prepare(&topic, update, None, None)?);
                 batch.candles.push(update.candle.clone());
             }
             (updates.len(), self.submit(batch))
@@ -477,7 +477,7 @@ impl Ingest {
             engagement: Counts::default(),
         };
         batch.events.push(
-            self.hub
+            self.broker
                 .prepare(&Topic::Posts, &feed_post, None, Some(post.ts))?,
         );
 
@@ -502,7 +502,7 @@ impl Ingest {
         }
         for update in &updates {
             batch.events.push(
-                self.hub
+                self.broker
                     .prepare(&Topic::Sentiment, update, None, Some(post.ts))?,
             );
         }
@@ -561,7 +561,7 @@ impl Ingest {
                     ts: event.ts,
                     totals: update.totals,
                 };
-                batch.events.push(self.hub.prepare(
+                batch.events.push(self.broker.prepare(
                     &Topic::Engagement,
                     &published,
                     None,
@@ -650,10 +650,10 @@ impl Ingest {
             let ticks = Topic::SymbolTicks(symbol.clone());
             let candles = Topic::Candles(symbol.clone());
             // Both topics go, or neither (a subscriber keeps the symbol).
-            if !self.hub.remove_if_unused(&ticks) && self.hub.position(&ticks).offset > 0 {
+            if !self.broker.remove_if_unused(&ticks) && self.broker.position(&ticks).offset > 0 {
                 continue;
             }
-            if !self.hub.remove_if_unused(&candles) && self.hub.position(&candles).offset > 0 {
+            if !self.broker.remove_if_unused(&candles) && self.broker.position(&candles).offset > 0 {
                 continue;
             }
             state.recent_ticks.remove(&symbol);
@@ -777,12 +777,13 @@ fn validate_all<T>(
 mod tests {
     use super::*;
     use pulse_core::model::EngagementKind;
-    use crate::hub::HubConfig;
+    use crate::broker::memory::MemoryBroker;
+    use crate::broker::BrokerConfig;
 
     const NOW: TimestampMs = 1_780_000_000_000;
 
     fn ingest() -> Ingest {
-        Ingest::new(Hub::new(HubConfig::default(), "t"), None)
+        Ingest::new(MemoryBroker::new(BrokerConfig::default(), "t"), None)
     }
 
     fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
@@ -816,7 +817,7 @@ mod tests {
             ingest.symbols().is_empty(),
             "nothing from the batch applied"
         );
-        assert_eq!(ingest.hub().position(&Topic::Ticks).offset, 0);
+        assert_eq!(ingest.broker().position(&Topic::Ticks).offset, 0);
     }
 
     #[tokio::test]
@@ -917,7 +918,7 @@ mod tests {
             ),
             (10.0, 12.0, 9.0, 9.0)
         );
-        let published = ingest.hub().position(&Topic::Candles("A".into())).offset;
+        let published = ingest.broker().position(&Topic::Candles("A".into())).offset;
         assert!(published >= 3);
         // Two seconds later the 1 s candle is due; the 1 m one is not yet.
         assert_eq!(ingest.close_due_candles(NOW + 2_000).await.unwrap(), 1);
@@ -927,7 +928,7 @@ mod tests {
             "closed once"
         );
         assert_eq!(
-            ingest.hub().position(&Topic::Candles("A".into())).offset,
+            ingest.broker().position(&Topic::Candles("A".into())).offset,
             published + 1
         );
     }

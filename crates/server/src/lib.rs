@@ -1,15 +1,16 @@
-//! The server: wires the hub, ingest, simulator and HTTP/WebSocket routes.
+//! The server: wires the broker, ingest, simulator and HTTP/WebSocket routes.
 
 pub mod api;
+pub mod broker;
 pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod csrf;
 pub mod deadline;
 pub mod errors;
+pub mod fanout;
 pub mod guard;
 pub mod history;
-pub mod hub;
 pub mod ingest;
 pub mod listener;
 pub mod metrics;
@@ -47,7 +48,8 @@ use tower_http::compression::CompressionLayer;
 
 use pulse_app::{shell, App};
 use config::ServerConfig;
-use hub::Hub;
+use broker::memory::MemoryBroker;
+use broker::Broker;
 use clock::{epoch_seed, now_ms};
 use ingest::Ingest;
 use metrics::Metrics;
@@ -186,10 +188,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr()?;
 
     let (stop, stopped) = watch::channel(false);
-    let hub = Hub::new(config.hub(), epoch_seed());
+    let broker: Arc<dyn Broker> = MemoryBroker::new(config.broker(), epoch_seed());
     let (storage, restored) = match config.storage() {
         Some(storage_config) => {
-            let (storage, restored) = storage::Storage::open(&storage_config, Arc::clone(&hub))?;
+            let (storage, restored) = storage::Storage::open(&storage_config, Arc::clone(&broker))?;
             tracing::info!(path = %storage.path().display(), "storage open");
             (Some(storage), restored)
         }
@@ -197,7 +199,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let fresh = restored.is_empty();
     let ingest = Arc::new(Ingest::with_limits(
-        Arc::clone(&hub),
+        Arc::clone(&broker),
         storage,
         config.ingest_limits(),
     ));
@@ -214,7 +216,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             config.rpc_read_rate,
         )),
         config: Arc::new(config),
-        hub: Arc::clone(&hub),
+        broker: Arc::clone(&broker),
         ingest,
         metrics: Arc::new(Metrics::default()),
         presence: Arc::new(presence::PresenceTracker::new(max_sessions_per_ip)),
@@ -225,7 +227,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let mut background = vec![tokio::spawn(presence::run_publisher(
         Arc::clone(&state.presence),
-        hub,
+        broker,
         Duration::from_secs(1),
     ))];
     background.push(tokio::spawn(close_candles_on_time(Arc::clone(
@@ -375,7 +377,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let config = &state.config;
-    let mut text = state.metrics.render(&state.hub.report());
+    let mut text = state.metrics.render(&state.broker.report());
     text.push_str(&metrics::render_limits(
         &[
             (
@@ -386,7 +388,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             (
                 "pulse_topics",
                 "Hub topics that exist now.",
-                state.hub.topic_count() as u64,
+                state.broker.topic_count() as u64,
             ),
             (
                 "pulse_pending_topics",

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use pulse_core::protocol::ErrorCode;
 
-use super::hub::TopicReport;
+use super::fanout::TopicReport;
 
 #[derive(Default)]
 pub struct Metrics {

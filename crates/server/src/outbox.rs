@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-use super::hub::{Event, Frame};
+use super::fanout::{Event, Frame};
 
 /// Close code for a consumer that stays over its queue budget.
 pub const SLOW_CONSUMER_CLOSE: u16 = 4008;

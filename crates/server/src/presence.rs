@@ -12,7 +12,7 @@ use std::time::Duration;
 use pulse_core::model::Presence;
 use pulse_core::protocol::Topic;
 
-use super::hub::Hub;
+use super::broker::Broker;
 
 #[derive(Default)]
 struct Counts {
@@ -133,7 +133,7 @@ impl PresenceTracker {
 }
 
 /// Publishes presence changes on `presence`, at most once per `every`.
-pub async fn run_publisher(tracker: Arc<PresenceTracker>, hub: Arc<Hub>, every: Duration) {
+pub async fn run_publisher(tracker: Arc<PresenceTracker>, broker: Arc<dyn Broker>, every: Duration) {
     let mut timer = tokio::time::interval(every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<Presence> = None;
@@ -141,7 +141,7 @@ pub async fn run_publisher(tracker: Arc<PresenceTracker>, hub: Arc<Hub>, every: 
         timer.tick().await;
         if let Some(now) = tracker.take_change() {
             if last != Some(now) {
-                if let Err(error) = hub.publish(&Topic::Presence, &now, None, None) {
+                if let Err(error) = broker.publish_now(&Topic::Presence, &now, None, None) {
                     tracing::warn!(%error, "presence update not published");
                 }
                 last = Some(now);

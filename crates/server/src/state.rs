@@ -8,7 +8,7 @@ use leptos::config::LeptosOptions;
 
 use super::api::RateLimiter;
 use super::config::ServerConfig;
-use super::hub::Hub;
+use super::broker::Broker;
 use super::ingest::Ingest;
 use super::metrics::Metrics;
 use super::presence::PresenceTracker;
@@ -17,7 +17,7 @@ use super::presence::PresenceTracker;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<ServerConfig>,
-    pub hub: Arc<Hub>,
+    pub broker: Arc<dyn Broker>,
     pub ingest: Arc<Ingest>,
     pub metrics: Arc<Metrics>,
     pub presence: Arc<PresenceTracker>,

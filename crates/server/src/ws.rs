@@ -27,7 +27,8 @@ use pulse_core::protocol::{
 };
 
 use super::deadline::sleep_until_some;
-use super::hub::{Frame, Subscription};
+use super::broker::Subscription;
+use super::fanout::Frame;
 use super::clock::now_ms;
 use super::ingest::IngestError;
 use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
@@ -426,7 +427,7 @@ impl Connection {
                 self.pending.push(topic.clone());
             }
             self.resuming.retain(|c| c.topic != topic);
-            let subscription = self.state.hub.subscribe(&topic, since.get(&name));
+            let subscription = self.state.broker.subscribe(&topic, since.get(&name));
             self.attach(topic, subscription, true);
         }
         if !untracked.is_empty() {
@@ -466,7 +467,7 @@ impl Connection {
         let name = Arc::clone(&subscription.topic);
         self.subscriptions.remove(&name);
         self.cursors.remove(&name);
-        let max_batch = self.state.hub.config().max_batch.max(1);
+        let max_batch = self.state.broker.config().max_batch.max(1);
         // What the client has so far: everything before the backlog, then
         // each chunk as it is queued (a replayed state lies after the
         // announced offset).
@@ -509,7 +510,7 @@ impl Connection {
                 .symbol()
                 .is_some_and(|symbol| !self.state.ingest.tracks(symbol))
         {
-            self.state.hub.remove_if_unused(&topic);
+            self.state.broker.remove_if_unused(&topic);
         }
     }
 
@@ -521,7 +522,7 @@ impl Connection {
                 epoch: cursor.epoch.to_string(),
                 offset: cursor.offset,
             };
-            let subscription = self.state.hub.subscribe(&cursor.topic, Some(&position));
+            let subscription = self.state.broker.subscribe(&cursor.topic, Some(&position));
             self.attach(cursor.topic, subscription, false);
         }
     }
@@ -580,7 +581,7 @@ impl Connection {
                     epoch: cursor.epoch.to_string(),
                     offset: cursor.offset,
                 };
-                let subscription = self.state.hub.subscribe(&cursor.topic, Some(&position));
+                let subscription = self.state.broker.subscribe(&cursor.topic, Some(&position));
                 self.attach(cursor.topic, subscription, true);
             }
         }
@@ -610,7 +611,7 @@ impl Connection {
         }
         // Posts and engagement fan out to several topics; the ack names the
         // offset the item's own topic had reached once it was applied.
-        let position = |topic: &Topic| ingest.hub().position(topic).offset;
+        let position = |topic: &Topic| ingest.broker().position(topic).offset;
         let submitted: Result<Result<PendingPublish, IngestError>, String> = match &topic {
             Topic::Ticks | Topic::SymbolTicks(_) => parse::<Tick>(data, "a tick").map(|tick| {
                 ingest.submit_ticks(vec![tick], now).map(|pending| {

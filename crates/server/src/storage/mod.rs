@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::{Candle, Engagement, Post, Tick};
 
-use super::hub::{Hub, Prepared};
+use super::broker::{Broker, PendingEvent};
 
 pub use read::{Restored, RestoredTopic};
 
@@ -97,7 +97,7 @@ pub enum StorageError {
 /// Everything one ingest call changes, written in one go.
 #[derive(Default)]
 pub struct WriteBatch {
-    pub events: Vec<Prepared>,
+    pub events: Vec<PendingEvent>,
     pub ticks: Vec<Tick>,
     pub candles: Vec<Candle>,
     pub posts: Vec<Post>,
@@ -176,7 +176,7 @@ impl Storage {
     /// what the hub and the in-memory views need to continue.
     pub fn open(
         config: &StorageConfig,
-        hub: Arc<Hub>,
+        broker: Arc<dyn Broker>,
     ) -> Result<(Arc<Storage>, Restored), StorageError> {
         let path = config.path.clone();
         let mut write_conn = open_connection(&path, config.sync_full)?;
@@ -192,16 +192,16 @@ impl Storage {
         // bound, rather than waiting inside SQLite for seconds per statement.
         write_conn.busy_timeout(writer::ATTEMPT_BUSY_WAIT)?;
         let reader = open_connection(&path, config.sync_full)?;
-        let restored = read::restore(&reader, hub.config().history_len)?;
+        let restored = read::restore(&reader, broker.config().history_len)?;
 
         let (sender, receiver) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
-        let history_len = hub.config().history_len;
+        let history_len = broker.config().history_len;
         let writer = writer::Writer::new(
             write_conn,
-            hub,
+            broker,
             Arc::clone(&healthy),
             Arc::clone(&queued),
             Arc::clone(&dropped),

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, Row};
 use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::{Candle, CandleInterval, Post, Sentiment, SentimentLabel, Tick};
 use pulse_core::protocol::Topic;
-use crate::hub::Event;
+use crate::fanout::Event;
 use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
 
 use super::writer::interval_name;

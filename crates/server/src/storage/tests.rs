@@ -5,7 +5,8 @@ use rusqlite::params;
 use super::*;
 use pulse_core::model::{CandleInterval, EngagementKind, NewPost};
 use pulse_core::protocol::{StreamPosition, Topic};
-use crate::hub::{Hub, HubConfig};
+use crate::broker::memory::MemoryBroker;
+use crate::broker::{Broker, BrokerConfig};
 use crate::clock::now_ms;
 use crate::ingest::Ingest;
 
@@ -33,12 +34,12 @@ fn config(path: PathBuf) -> StorageConfig {
 }
 
 /// A node as `server::start` builds it, minus the network.
-fn node(path: &Path) -> (Arc<Hub>, Arc<Storage>, Ingest) {
+fn node(path: &Path) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
     node_with(&config(path.to_owned()))
 }
 
-fn node_with(config: &StorageConfig) -> (Arc<Hub>, Arc<Storage>, Ingest) {
-    let hub = Hub::new(HubConfig::default(), format!("seed{}", now_ms()));
+fn node_with(config: &StorageConfig) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
+    let hub: Arc<dyn Broker> = MemoryBroker::new(BrokerConfig::default(), format!("seed{}", now_ms()));
     let (storage, restored) = Storage::open(config, Arc::clone(&hub)).expect("opens");
     let ingest = Ingest::new(Arc::clone(&hub), Some(Arc::clone(&storage)));
     ingest.restore(restored);
@@ -426,7 +427,7 @@ async fn the_write_queue_is_bounded_and_a_full_queue_fails_at_once() {
 
 #[tokio::test]
 async fn unusable_files_are_refused_with_a_clear_error() {
-    let hub = Hub::new(HubConfig::default(), "t");
+    let hub: Arc<dyn Broker> = MemoryBroker::new(BrokerConfig::default(), "t");
     let missing_dir = PathBuf::from("/nonexistent-pulse-dir/pulse.db");
     let error = Storage::open(&config(missing_dir), Arc::clone(&hub))
         .err()

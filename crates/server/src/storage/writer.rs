@@ -11,7 +11,7 @@ use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::{Candle, CandleInterval};
 
 use super::{Request, Retention, StorageError, WriteBatch};
-use crate::hub::Hub;
+use crate::broker::Broker;
 use crate::clock::now_ms;
 
 /// Requests committed together at most.
@@ -38,7 +38,7 @@ type Ack = tokio::sync::oneshot::Sender<Result<(), StorageError>>;
 
 pub(super) struct Writer {
     conn: Connection,
-    hub: Arc<Hub>,
+    broker: Arc<dyn Broker>,
     healthy: Arc<AtomicBool>,
     /// Shared with `Storage::submit`: decremented once a request is answered.
     queued: Arc<AtomicUsize>,
@@ -79,7 +79,7 @@ fn probe_pause(failures: u32) -> Duration {
 impl Writer {
     pub fn new(
         conn: Connection,
-        hub: Arc<Hub>,
+        broker: Arc<dyn Broker>,
         healthy: Arc<AtomicBool>,
         queued: Arc<AtomicUsize>,
         dropped: Arc<std::sync::atomic::AtomicU64>,
@@ -87,7 +87,7 @@ impl Writer {
     ) -> Self {
         Writer {
             conn,
-            hub,
+            broker,
             healthy,
             queued,
             dropped,
@@ -173,7 +173,7 @@ impl Writer {
             Ok(()) => {
                 self.failures = 0;
                 for (batch, ack) in writes {
-                    self.hub.release(batch.events);
+                    self.broker.publish(batch.events);
                     self.answer(ack, Ok(()));
                 }
             }
@@ -242,7 +242,7 @@ impl Writer {
             &self.conn,
             &self.retention,
             now_ms(),
-            self.hub.config().history_len,
+            self.broker.config().history_len,
         ) {
             Ok(report) => {
                 tracing::debug!(deleted = report.deleted, "pruned expired rows");

@@ -1,0 +1,321 @@
+//! The single-node broker: offsets and history in memory, delivery through
+//! this node's fan-out.
+//!
+//! Every topic has an epoch (new whenever its history is lost, e.g. a
+//! restart without persistence), a per-event offset and a bounded history,
+//! so a reconnecting client can ask for what it missed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+
+use pulse_core::protocol::{StreamPosition, Topic};
+
+use super::{Broker, BrokerConfig, PendingEvent, Subscription};
+use crate::fanout::{Batching, Event, LocalTopic, TopicReport};
+
+/// Topics by name, created on first use.
+pub struct MemoryBroker {
+    config: BrokerConfig,
+    epoch_seed: String,
+    topics: RwLock<HashMap<Topic, Arc<TopicLog>>>,
+    /// Topics removed so far (see [`MemoryBroker::fresh_epoch`]).
+    removals: AtomicU64,
+}
+
+/// One topic: its order and history here, its subscribers in `local`.
+struct TopicLog {
+    epoch: Arc<str>,
+    /// Events kept for recovery on this topic.
+    history_len: usize,
+    /// New subscribers without `since` get the latest event (see [`Topic::is_state`]).
+    replays_latest: bool,
+    local: Arc<LocalTopic>,
+    /// Taken before `local`'s own lock, never after.
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    /// Offset of the most recently prepared event (0 before the first).
+    last_offset: u64,
+    /// Offset of the newest published event.
+    published_offset: u64,
+    history: VecDeque<Arc<Event>>,
+    /// The newest published event of a state topic (kept even without history).
+    latest: Option<Arc<Event>>,
+}
+
+impl MemoryBroker {
+    /// `epoch_seed` should differ between runs whose histories differ (a
+    /// random or time-based string when nothing is persisted).
+    pub fn new(config: BrokerConfig, epoch_seed: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            epoch_seed: epoch_seed.into(),
+            topics: RwLock::new(HashMap::new()),
+            removals: AtomicU64::new(0),
+        })
+    }
+
+    fn log(&self, topic: &Topic) -> Arc<TopicLog> {
+        if let Some(log) = read_lock(&self.topics).get(topic) {
+            return Arc::clone(log);
+        }
+        self.create_log(topic, None)
+    }
+
+    /// Creates `topic` (if it does not exist yet) with the given epoch, or
+    /// one derived from this broker's seed.
+    fn create_log(&self, topic: &Topic, epoch: Option<&str>) -> Arc<TopicLog> {
+        let mut topics = write_lock(&self.topics);
+        let log = topics.entry(topic.clone()).or_insert_with(|| {
+            let per_symbol = topic.symbol().is_some();
+            let (history_len, capacity) = if per_symbol {
+                (
+                    self.config.symbol_history_len.min(self.config.history_len),
+                    self.config.symbol_channel_capacity,
+                )
+            } else {
+                (self.config.history_len, self.config.channel_capacity)
+            };
+            let batching = Batching {
+                window: self.config.batch_window,
+                max_events: self.config.max_batch,
+            };
+            Arc::new(TopicLog {
+                epoch: epoch
+                    .map_or_else(|| self.fresh_epoch(topic), str::to_owned)
+                    .into(),
+                history_len,
+                replays_latest: topic.is_state(),
+                local: LocalTopic::open(
+                    topic.to_string().into(),
+                    capacity,
+                    topic.is_market_data(),
+                    batching,
+                ),
+                state: Mutex::new(LogState {
+                    last_offset: 0,
+                    published_offset: 0,
+                    history: VecDeque::new(),
+                    latest: None,
+                }),
+            })
+        });
+        Arc::clone(log)
+    }
+
+    /// The epoch a topic created now gets. Once any topic has been removed,
+    /// epochs carry the removal count, so a topic created again never
+    /// shares an epoch with its earlier life.
+    fn fresh_epoch(&self, topic: &Topic) -> String {
+        match self.removals.load(Relaxed) {
+            0 => format!("{}-{topic}", self.epoch_seed),
+            n => format!("{}.{n}-{topic}", self.epoch_seed),
+        }
+    }
+}
+
+impl Broker for MemoryBroker {
+    fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    fn prepare_json(
+        &self,
+        topic: &Topic,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> PendingEvent {
+        let log = self.log(topic);
+        let mut state = lock(&log.state);
+        let offset = state.last_offset + 1;
+        state.last_offset = offset;
+        drop(state);
+        let name = Arc::clone(log.local.name());
+        // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no escaping.
+        let body = format!(r#"{{"topic":"{name}","offset":{offset},"data":{data_json}}}"#);
+        PendingEvent {
+            topic: topic.clone(),
+            name,
+            epoch: Arc::clone(&log.epoch),
+            event: Arc::new(Event {
+                offset,
+                body: body.into_boxed_str(),
+                conflation_key,
+                source_ts,
+            }),
+        }
+    }
+
+    fn publish(&self, events: Vec<PendingEvent>) {
+        for PendingEvent { topic, event, .. } in events {
+            // A topic with events in flight is never removed, so it is there.
+            let Some(log) = read_lock(&self.topics).get(&topic).cloned() else {
+                debug_assert!(false, "published on removed topic {topic}");
+                continue;
+            };
+            let mut state = lock(&log.state);
+            if log.history_len > 0 {
+                if state.history.len() >= log.history_len {
+                    state.history.pop_front();
+                }
+                state.history.push_back(Arc::clone(&event));
+            }
+            if log.replays_latest {
+                state.latest = Some(Arc::clone(&event));
+            }
+            state.published_offset = event.offset;
+            log.local.deliver(event);
+        }
+    }
+
+    /// With `since`, events after that position are returned in `backlog`
+    /// when the history still reaches back to it; the live receiver then
+    /// continues exactly where the backlog ends. The topic's lock is held
+    /// throughout, so nothing is published in between.
+    fn subscribe(&self, topic: &Topic, since: Option<&StreamPosition>) -> Subscription {
+        let log = self.log(topic);
+        let state = lock(&log.state);
+        // Flushing first makes "everything up to the current offset" well
+        // defined: it is in the history, and nothing older is still in flight.
+        log.local.flush();
+        let receiver = log.local.subscribe();
+        let current = state.published_offset;
+        let (recovered, backlog) = match since {
+            None if log.replays_latest => {
+                let latest = state.latest.as_ref().filter(|e| e.offset <= current);
+                (true, latest.cloned().into_iter().collect())
+            }
+            None => (true, Vec::new()),
+            Some(position) if *position.epoch != *log.epoch => (false, Vec::new()),
+            // The client already holds events that are prepared but not yet
+            // published (they were in a snapshot): it resumes after them.
+            Some(position) if position.offset >= current => {
+                (position.offset <= state.last_offset, Vec::new())
+            }
+            Some(position) => {
+                let oldest = state.history.front().map_or(u64::MAX, |e| e.offset);
+                if position.offset + 1 < oldest {
+                    (false, Vec::new())
+                } else {
+                    let backlog = state
+                        .history
+                        .iter()
+                        .filter(|e| e.offset > position.offset && e.offset <= current)
+                        .cloned()
+                        .collect();
+                    (true, backlog)
+                }
+            }
+        };
+        let skip_through = match since {
+            Some(position) if recovered && position.offset > current => position.offset,
+            _ => 0,
+        };
+        // A replayed state is announced like a live event: the subscriber
+        // stands just before it, so clients that drop what they already have
+        // keep it.
+        let offset = match (since, backlog.first()) {
+            (None, Some(latest)) => latest.offset.saturating_sub(1),
+            _ => current.max(skip_through),
+        };
+        Subscription {
+            topic: Arc::clone(log.local.name()),
+            epoch: Arc::clone(&log.epoch),
+            offset,
+            skip_through,
+            recovered: recovered && since.is_some(),
+            backlog,
+            receiver,
+        }
+    }
+
+    fn position(&self, topic: &Topic) -> StreamPosition {
+        match read_lock(&self.topics).get(topic) {
+            Some(log) => StreamPosition {
+                epoch: log.epoch.to_string(),
+                offset: lock(&log.state).last_offset,
+            },
+            None => StreamPosition {
+                epoch: self.fresh_epoch(topic),
+                offset: 0,
+            },
+        }
+    }
+
+    fn restore(&self, topic: &Topic, epoch: &str, last_offset: u64, history: Vec<Event>) {
+        let log = self.create_log(topic, Some(epoch));
+        let mut state = lock(&log.state);
+        state.last_offset = last_offset;
+        state.published_offset = last_offset;
+        let keep = history.len().saturating_sub(log.history_len);
+        state.history = history.into_iter().skip(keep).map(Arc::new).collect();
+        if log.replays_latest {
+            state.latest = state.history.back().cloned();
+        }
+    }
+
+    fn remove_if_unused(&self, topic: &Topic) -> bool {
+        let mut topics = write_lock(&self.topics);
+        let Some(log) = topics.get(topic) else {
+            return false;
+        };
+        {
+            let state = lock(&log.state);
+            if log.local.subscribers() > 0
+                || state.last_offset != state.published_offset
+                || log.local.has_pending()
+            {
+                return false;
+            }
+        }
+        if let Some(log) = topics.remove(topic) {
+            self.removals.fetch_add(1, Relaxed);
+            log.local.close();
+        }
+        true
+    }
+
+    fn topic_count(&self) -> usize {
+        read_lock(&self.topics).len()
+    }
+
+    fn report(&self) -> Vec<TopicReport> {
+        let mut reports: Vec<_> = read_lock(&self.topics)
+            .values()
+            .map(|log| log.local.report())
+            .collect();
+        reports.sort_by(|a, b| a.topic.cmp(&b.topic));
+        reports
+    }
+}
+
+/// The broker's locks guard plain data with no invariants a panic could
+/// break half-way, so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(config: BrokerConfig) -> Arc<dyn Broker> {
+        MemoryBroker::new(config, "test")
+    }
+
+    crate::broker_contract_tests!(memory);
+}
