@@ -219,7 +219,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         broker: Arc::clone(&broker),
         ingest,
         metrics: Arc::new(Metrics::default()),
-        presence: Arc::new(presence::PresenceTracker::new(max_sessions_per_ip)),
+        presence: Arc::new(presence::memory::MemoryPresence::new(max_sessions_per_ip)),
         pending_topics: Arc::new(pending_topics::PendingTopics::new(max_pending_topics)),
         shutdown: stopped.clone(),
         drop_connections: Arc::new(watch::channel(0).0),

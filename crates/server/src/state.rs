@@ -11,7 +11,7 @@ use super::config::ServerConfig;
 use super::broker::Broker;
 use super::ingest::Ingest;
 use super::metrics::Metrics;
-use super::presence::PresenceTracker;
+use super::presence::PresenceStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,7 +20,7 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub ingest: Arc<Ingest>,
     pub metrics: Arc<Metrics>,
-    pub presence: Arc<PresenceTracker>,
+    pub presence: Arc<dyn PresenceStore>,
     /// Subscribed per-symbol topics of symbols without data yet.
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,

@@ -87,9 +87,11 @@ pub async fn upgrade(
             // Bounded so a client cannot make the presence map hold huge keys.
             let session = params.session.filter(|s| !s.is_empty() && s.len() <= 64);
             // An IPv6 /64 is one client, as for the rate limits and connection caps.
-            let presence = state
-                .presence
-                .join(session, super::rate_limit::client_key(client_ip));
+            let presence = super::presence::join(
+                &state.presence,
+                session,
+                super::rate_limit::client_key(client_ip),
+            );
             async move {
                 Connection::new(state, can_publish).run(socket).await;
                 drop(presence);

@@ -1,18 +1,12 @@
-//! Active users: distinct dashboard sessions with an open WebSocket.
-//!
-//! Counts change on every connect and disconnect, but the `presence` topic
-//! gets at most one update per second (the latest count), so a reconnect
-//! storm cannot flood subscribers.
+//! The single-node presence store: sessions counted in this process.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use pulse_core::model::Presence;
-use pulse_core::protocol::Topic;
 
-use super::broker::Broker;
+use super::PresenceStore;
 
 #[derive(Default)]
 struct Counts {
@@ -25,50 +19,18 @@ struct Counts {
     dirty: bool,
 }
 
-pub struct PresenceTracker {
+pub struct MemoryPresence {
     max_sessions_per_ip: u32,
     counts: Mutex<Counts>,
 }
 
-impl Default for PresenceTracker {
+impl Default for MemoryPresence {
     fn default() -> Self {
         Self::new(8)
     }
 }
 
-/// Unregisters its connection when dropped, however the connection ends.
-pub struct PresenceGuard {
-    tracker: Arc<PresenceTracker>,
-    session: Option<String>,
-}
-
-impl Drop for PresenceGuard {
-    fn drop(&mut self) {
-        let mut counts = self.tracker.counts();
-        counts.connections = counts.connections.saturating_sub(1);
-        if let Some(session) = self.session.take() {
-            let mut left = None;
-            if let Some((n, ip)) = counts.sessions.get_mut(&session) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    left = Some(*ip);
-                }
-            }
-            if let Some(ip) = left {
-                counts.sessions.remove(&session);
-                if let Some(n) = counts.per_ip.get_mut(&ip) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        counts.per_ip.remove(&ip);
-                    }
-                }
-            }
-        }
-        counts.dirty = true;
-    }
-}
-
-impl PresenceTracker {
+impl MemoryPresence {
     /// One address counts as at most `max_sessions_per_ip` active users.
     pub fn new(max_sessions_per_ip: u32) -> Self {
         Self {
@@ -77,20 +39,21 @@ impl PresenceTracker {
         }
     }
 
+    /// Plain counters with no invariant a panic could break half-way, so a
+    /// poisoned lock is still safe to use.
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    /// Registers a connection from `ip`; `session` identifies a dashboard
-    /// page (several connections of one page count once). A new session
-    /// from an address that already brought its limit counts as a
-    /// connection only.
-    pub fn join(self: &Arc<Self>, session: Option<String>, ip: IpAddr) -> PresenceGuard {
+impl PresenceStore for MemoryPresence {
+    fn enter(&self, session: Option<String>, ip: IpAddr) -> Option<String> {
         let mut counts = self.counts();
         counts.connections += 1;
-        let session = session.filter(|session| {
+        counts.dirty = true;
+        session.filter(|session| {
             if let Some((n, _)) = counts.sessions.get_mut(session) {
                 *n += 1;
                 return true;
@@ -102,15 +65,35 @@ impl PresenceTracker {
             counts.per_ip.insert(ip, brought + 1);
             counts.sessions.insert(session.clone(), (1, ip));
             true
-        });
+        })
+    }
+
+    fn leave(&self, session: Option<&str>) {
+        let mut counts = self.counts();
+        counts.connections = counts.connections.saturating_sub(1);
         counts.dirty = true;
-        PresenceGuard {
-            tracker: Arc::clone(self),
-            session,
+        let Some(session) = session else {
+            return;
+        };
+        let mut left = None;
+        if let Some((n, ip)) = counts.sessions.get_mut(session) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                left = Some(*ip);
+            }
+        }
+        if let Some(ip) = left {
+            counts.sessions.remove(session);
+            if let Some(n) = counts.per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    counts.per_ip.remove(&ip);
+                }
+            }
         }
     }
 
-    pub fn current(&self) -> Presence {
+    fn current(&self) -> Presence {
         let counts = self.counts();
         Presence {
             sessions: counts.sessions.len() as u64,
@@ -118,7 +101,6 @@ impl PresenceTracker {
         }
     }
 
-    /// The current counts if they changed since the last call.
     fn take_change(&self) -> Option<Presence> {
         let mut counts = self.counts();
         if !counts.dirty {
@@ -132,43 +114,28 @@ impl PresenceTracker {
     }
 }
 
-/// Publishes presence changes on `presence`, at most once per `every`.
-pub async fn run_publisher(tracker: Arc<PresenceTracker>, broker: Arc<dyn Broker>, every: Duration) {
-    let mut timer = tokio::time::interval(every);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<Presence> = None;
-    loop {
-        timer.tick().await;
-        if let Some(now) = tracker.take_change() {
-            if last != Some(now) {
-                if let Err(error) = broker.publish_now(&Topic::Presence, &now, None, None) {
-                    tracing::warn!(%error, "presence update not published");
-                }
-                last = Some(now);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::presence::{join, PresenceStore};
 
     #[test]
     fn one_address_counts_as_at_most_its_limit_of_users() {
-        let tracker = Arc::new(PresenceTracker::new(3));
+        let tracker: Arc<dyn PresenceStore> = Arc::new(MemoryPresence::new(3));
         let (one, other) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         let guards: Vec<_> = (0..300)
-            .map(|i| tracker.join(Some(format!("made-up-{i}")), one))
+            .map(|i| join(&tracker, Some(format!("made-up-{i}")), one))
             .collect();
         assert_eq!(tracker.current().sessions, 3);
         assert_eq!(tracker.current().connections, 300);
-        let real = tracker.join(Some("real".into()), other);
+        let real = join(&tracker, Some("real".into()), other);
         assert_eq!(tracker.current().sessions, 4, "other addresses still count");
         drop(guards);
         assert_eq!(tracker.current().sessions, 1);
         // The address's slots are free again.
-        let again = tracker.join(Some("later".into()), one);
+        let again = join(&tracker, Some("later".into()), one);
         assert_eq!(tracker.current().sessions, 2);
         drop((real, again));
         assert_eq!(tracker.current(), Presence::default());
@@ -176,12 +143,12 @@ mod tests {
 
     #[test]
     fn sessions_count_once_and_leave_on_drop() {
-        let tracker = Arc::new(PresenceTracker::default());
+        let tracker: Arc<dyn PresenceStore> = Arc::new(MemoryPresence::default());
         let ip = IpAddr::from([127, 0, 0, 1]);
-        let a1 = tracker.join(Some("a".into()), ip);
-        let a2 = tracker.join(Some("a".into()), ip);
-        let b = tracker.join(Some("b".into()), ip);
-        let bot = tracker.join(None, ip);
+        let a1 = join(&tracker, Some("a".into()), ip);
+        let a2 = join(&tracker, Some("a".into()), ip);
+        let b = join(&tracker, Some("b".into()), ip);
+        let bot = join(&tracker, None, ip);
         assert_eq!(
             tracker.current(),
             Presence {
