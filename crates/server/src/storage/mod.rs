@@ -41,6 +41,7 @@ pub use read::{Restored, RestoredTopic};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_arrival_times.sql"),
+    include_str!("../../migrations/0003_prune_by_id.sql"),
 ];
 
 #[derive(Clone, Debug)]

@@ -318,6 +318,120 @@ fn rows_from_before_the_migration_age_by_their_data_timestamp() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
+fn index_exists(conn: &Connection, name: &str) -> bool {
+    count(
+        conn,
+        &format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"),
+    ) == 1
+}
+
+#[test]
+fn a_version_2_database_upgrades_and_keeps_pruning_from_arrival() {
+    let path = temp_db("v2-upgrade");
+    let now = now_ms();
+    let hour = 3_600_000;
+    let old = 1_546_387_200_000; // 2019: a backfill
+    {
+        // A database as version 2 left it: one tick that arrived two hours
+        // ago, then a backfill of old data that arrived just now.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        for (ts, received_at) in [(now - 2 * hour, now - 2 * hour), (old, now), (old + 1, now)] {
+            conn.execute(
+                "INSERT INTO ticks (symbol, price, volume, ts, received_at)
+                 VALUES ('AAPL', 1, 1, ?1, ?2)",
+                params![ts, received_at],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO engagement (post_id, kind, delta, ts, received_at)
+             VALUES (1, 'like', 1, ?1, ?2)",
+            params![old, now],
+        )
+        .unwrap();
+        assert!(index_exists(&conn, "ticks_received_at"));
+    }
+    let mut conn = open_connection(&path, false).expect("opens");
+    migrate(&mut conn, &path).expect("migrates");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    assert!(
+        !index_exists(&conn, "ticks_received_at"),
+        "written per tick, dropped"
+    );
+    assert!(!index_exists(&conn, "engagement_received_at"));
+    assert!(
+        index_exists(&conn, "candles_interval_updated_at"),
+        "candles still prune by index"
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ticks"), 3, "no row lost");
+    let report = writer::prune(&conn, &test_retention(), now, 10_000).unwrap();
+    assert_eq!(
+        report.deleted, 1,
+        "only the tick that arrived two hours ago"
+    );
+    assert_eq!(
+        count(&conn, "SELECT MIN(ts) FROM ticks"),
+        old,
+        "the backfill stays"
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM engagement"), 1);
+    // Once their own retention has passed since arrival, they go too.
+    writer::prune(&conn, &test_retention(), now + 25 * hour, 10_000).unwrap();
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ticks"), 0);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM engagement"), 0);
+    drop(conn);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn pruning_walks_ids_in_chunks_and_stops_at_the_first_row_within_retention() {
+    let path = temp_db("prune-prefix");
+    let mut conn = open_connection(&path, false).expect("opens");
+    migrate(&mut conn, &path).expect("migrates");
+    let now = now_ms();
+    let hour = 3_600_000;
+    let expired = 2 * writer::PRUNE_CHUNK + 7;
+    let tx = conn.transaction().unwrap();
+    for i in 0..expired {
+        tx.execute(
+            "INSERT INTO ticks (symbol, price, volume, ts, received_at) VALUES ('A', 1, 1, ?1, ?2)",
+            params![now, now - 2 * hour + i as i64],
+        )
+        .unwrap();
+    }
+    // Arrived within retention, then one more expired row behind it (the
+    // clock stepped back): it waits, it is never deleted early.
+    for received_at in [now - 10, now - 3 * hour] {
+        tx.execute(
+            "INSERT INTO ticks (symbol, price, volume, ts, received_at) VALUES ('A', 1, 1, ?1, ?2)",
+            params![now, received_at],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let report = writer::prune(&conn, &test_retention(), now, 10_000).unwrap();
+    assert_eq!(
+        report.deleted, expired,
+        "every expired row before the first kept one"
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ticks"), 2);
+    assert_eq!(
+        count(&conn, "SELECT MIN(received_at) FROM ticks"),
+        now - 3 * hour,
+        "the row behind a newer one waits"
+    );
+    writer::prune(&conn, &test_retention(), now + hour, 10_000).unwrap();
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ticks"), 0);
+    drop(conn);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
 /// Another connection takes the write lock and gives it back after `hold`.
 fn hold_write_lock(path: &Path, hold: Duration) -> std::thread::JoinHandle<()> {
     let conn = Connection::open(path).unwrap();

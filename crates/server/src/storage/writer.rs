@@ -1,4 +1,4 @@
-//! The writer thread: group commit, then release to the hub, then acknowledge.
+//! The writer thread: group commit, then publish through the broker, then acknowledge.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +17,7 @@ use crate::clock::now_ms;
 /// Requests committed together at most.
 const MAX_GROUP: usize = 512;
 /// Rows deleted per pruning statement; small chunks keep commits flowing.
-const PRUNE_CHUNK: usize = 2_000;
+pub(super) const PRUNE_CHUNK: usize = 2_000;
 /// How long SQLite itself waits for a lock held by another connection
 /// before one attempt fails with `SQLITE_BUSY`.
 pub(super) const ATTEMPT_BUSY_WAIT: Duration = Duration::from_millis(100);
@@ -397,6 +397,45 @@ pub(super) fn write_batches<'a>(
     Ok(())
 }
 
+/// Deletes the oldest rows of `table` (`ticks` or `engagement`) whose
+/// arrival (`received_at`; for rows from before schema version 2, their
+/// data timestamp `ts`) lies before `cutoff`, in chunks.
+///
+/// Both tables take their ids in commit order (`INTEGER PRIMARY KEY`, rows
+/// only ever deleted from the oldest end), so the expired rows are a prefix
+/// in id order: walking ids from the smallest and stopping at the first row
+/// still within retention finds them without an index on `received_at`
+/// (schema version 3 dropped it: it was written for every row, see
+/// `migrations/0003_prune_by_id.sql`). An expired row behind a newer one (the
+/// wall clock stepped back) waits until that one expires too: rows may be
+/// kept a little longer, never deleted early.
+fn prune_oldest(conn: &Connection, table: &str, cutoff: i64) -> Result<usize, rusqlite::Error> {
+    let mut oldest = conn.prepare_cached(&format!(
+        "SELECT id, coalesce(received_at, ts) < ?1 FROM {table} ORDER BY id LIMIT ?2"
+    ))?;
+    let mut delete = conn.prepare_cached(&format!("DELETE FROM {table} WHERE id <= ?1"))?;
+    let mut total = 0;
+    for _ in 0..10 {
+        let mut last_expired = None;
+        let mut expired = 0;
+        let mut rows = oldest.query(params![cutoff, PRUNE_CHUNK as i64])?;
+        while let Some(row) = rows.next()? {
+            if !row.get::<_, bool>(1)? {
+                break;
+            }
+            last_expired = Some(row.get::<_, i64>(0)?);
+            expired += 1;
+        }
+        drop(rows);
+        let Some(last) = last_expired else { break };
+        total += delete.execute(params![last])?;
+        if expired < PRUNE_CHUNK {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// What one [`prune`] call did.
 #[derive(Debug, Default)]
 pub(super) struct PruneReport {
@@ -438,17 +477,9 @@ pub(super) fn prune(
         Ok(total)
     };
     let mut deleted = 0;
+    deleted += prune_oldest(conn, "ticks", cutoff(retention.ticks))?;
+    deleted += prune_oldest(conn, "engagement", cutoff(retention.engagement))?;
     for (sql, keep) in [
-        (
-            "DELETE FROM ticks WHERE id IN
-               (SELECT id FROM ticks WHERE received_at < ?1 LIMIT ?2)",
-            retention.ticks,
-        ),
-        (
-            "DELETE FROM ticks WHERE id IN
-               (SELECT id FROM ticks WHERE received_at IS NULL AND ts < ?1 LIMIT ?2)",
-            retention.ticks,
-        ),
         (
             "DELETE FROM candles WHERE (symbol, interval, start) IN
                (SELECT symbol, interval, start FROM candles
@@ -472,16 +503,6 @@ pub(super) fn prune(
                (SELECT symbol, interval, start FROM candles
                 WHERE interval = '1m' AND updated_at IS NULL AND start < ?1 LIMIT ?2)",
             retention.candles_1m,
-        ),
-        (
-            "DELETE FROM engagement WHERE id IN
-               (SELECT id FROM engagement WHERE received_at < ?1 LIMIT ?2)",
-            retention.engagement,
-        ),
-        (
-            "DELETE FROM engagement WHERE id IN
-               (SELECT id FROM engagement WHERE received_at IS NULL AND ts < ?1 LIMIT ?2)",
-            retention.engagement,
         ),
     ] {
         deleted += chunked(sql, cutoff(keep))?;
