@@ -230,6 +230,13 @@ impl Ingest {
                     "storage is not writable right now (see /readyz); retry later".into(),
                 )))
             }
+            // Refused before anything is applied: at saturation, work spent on
+            // a write the full queue turns away (and its rollback) would come
+            // out of the writer's share of the CPU. The queue can still fill
+            // between here and `submit`, which then refuses and rolls back.
+            Some(storage) if storage.queue_len() >= storage.max_queue() => Err(
+                IngestError::Storage(StorageError::Unavailable("write queue full".into())),
+            ),
             _ => Ok(()),
         }
     }

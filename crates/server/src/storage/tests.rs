@@ -8,7 +8,7 @@ use pulse_core::protocol::{StreamPosition, Topic};
 use crate::broker::memory::MemoryBroker;
 use crate::broker::{Broker, BrokerConfig};
 use crate::clock::now_ms;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestError};
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pulse-storage-{}-{name}", std::process::id()));
@@ -692,4 +692,34 @@ fn one_commit_stores_each_candle_and_each_posts_totals_at_their_last_state() {
     if let Some(dir) = path.parent() {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+#[tokio::test]
+async fn ingest_refuses_a_write_while_the_queue_is_full_before_applying_it() {
+    let path = temp_db("queue-ingest");
+    let mut bounded = config(path.clone());
+    bounded.max_write_queue = 2;
+    let (broker, storage, ingest) = node_with(&bounded);
+    let holder = hold_write_lock(&path, Duration::from_millis(400));
+    let queued: Vec<Commit> = (0..2)
+        .map(|_| storage.submit(WriteBatch::default()))
+        .collect();
+    let before = broker.position(&Topic::Ticks);
+    let refused = ingest.ticks(vec![tick(101.0, now_ms())], now_ms()).await;
+    assert!(
+        matches!(refused, Err(IngestError::Storage(StorageError::Unavailable(ref m))) if m == "write queue full"),
+        "{refused:?}"
+    );
+    assert_eq!(broker.position(&Topic::Ticks), before, "no offset was taken");
+    assert!(ingest.summaries().is_empty(), "nothing was applied");
+    assert_eq!(storage.dropped_writes(), 0, "nothing to roll back");
+    holder.join().unwrap();
+    for commit in queued {
+        commit.await.expect("answered").expect("committed");
+    }
+    ingest
+        .ticks(vec![tick(102.0, now_ms())], now_ms())
+        .await
+        .expect("accepted once the queue drains");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
