@@ -21,7 +21,9 @@ use pulse_core::analytics::engagement::{Rates, TopPost};
 use pulse_core::analytics::market::SymbolSummary;
 use pulse_core::analytics::sentiment::SentimentAnalyzer;
 use pulse_core::analytics::sentiment_window::SentimentStats;
-use pulse_core::model::{Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick, MAX_POST_CHARS};
+use pulse_core::model::{
+    Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick, MAX_POST_CHARS,
+};
 use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 
 use super::clock::now_ms;

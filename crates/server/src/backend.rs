@@ -14,9 +14,13 @@ use pulse_app::engagement_panel::{EngagementState, TopEntry, TOP_TRACKED};
 use pulse_app::feed::{Reacted, FEED_WINDOW, OLDER_PAGE};
 use pulse_app::price_panel::{PriceState, SymbolData, CANDLE_WINDOW};
 use pulse_app::rpc_error::RpcError;
-use pulse_app::sentiment_panel::{series_from_posts, SentimentSeries, SymbolSentiment, ROLLING_POSTS};
+use pulse_app::sentiment_panel::{
+    series_from_posts, SentimentSeries, SymbolSentiment, ROLLING_POSTS,
+};
 use pulse_app::watchlist::{push_spark, WatchRow, Watchlist, SPARK_POINTS};
-use pulse_core::model::{Candle, CandleInterval, Engagement, EngagementKind, NewPost, Post, TimestampMs};
+use pulse_core::model::{
+    Candle, CandleInterval, Engagement, EngagementKind, NewPost, Post, TimestampMs,
+};
 use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 
 use crate::clock::now_ms;
@@ -35,9 +39,7 @@ impl ServerBackend {
     }
 }
 
-fn boxed<'a, T>(
-    future: impl Future<Output = Result<T, RpcError>> + Send + 'a,
-) -> Reply<'a, T> {
+fn boxed<'a, T>(future: impl Future<Output = Result<T, RpcError>> + Send + 'a) -> Reply<'a, T> {
     Box::pin(future)
 }
 
@@ -70,7 +72,9 @@ impl Backend for ServerBackend {
     }
 
     fn older_posts(&self, before: u64) -> Reply<'_, Vec<FeedPost>> {
-        boxed(async move { Ok(history::posts(&self.state.ingest, OLDER_PAGE, Some(before)).await?) })
+        boxed(
+            async move { Ok(history::posts(&self.state.ingest, OLDER_PAGE, Some(before)).await?) },
+        )
     }
 
     fn submit_post(&self, post: NewPost) -> Reply<'_, Posted> {

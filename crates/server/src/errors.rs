@@ -23,7 +23,9 @@ impl From<IngestError> for RpcError {
                 Self::invalid(Some(error.field), error.message.clone())
             }
             IngestError::UnknownPost { post_id, .. } => Self::NotFound {
-                message: format!("post {post_id} is unknown (never posted, or too old to react to)"),
+                message: format!(
+                    "post {post_id} is unknown (never posted, or too old to react to)"
+                ),
             },
             IngestError::Storage(error) => error.into(),
             IngestError::Broker(error) => Self::internal(error.to_string()),

@@ -19,8 +19,8 @@ use pulse_core::model::{
 };
 use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPosition, Topic};
 
-use super::clock::now_ms;
 use super::broker::{Broker, BrokerError, Published};
+use super::clock::now_ms;
 use super::storage::{Restored, Storage, StorageError, WriteBatch};
 
 /// Ticks kept per symbol for the dashboard's first paint.
@@ -150,7 +150,11 @@ impl Ingest {
     }
 
     /// [`Ingest::new`] with explicit limits.
-    pub fn with_limits(broker: Arc<dyn Broker>, storage: Option<Arc<Storage>>, limits: IngestLimits) -> Self {
+    pub fn with_limits(
+        broker: Arc<dyn Broker>,
+        storage: Option<Arc<Storage>>,
+        limits: IngestLimits,
+    ) -> Self {
         Self {
             broker,
             storage,
@@ -508,10 +512,12 @@ impl Ingest {
             });
         }
         for update in &updates {
-            batch.events.push(
-                self.broker
-                    .prepare(&Topic::Sentiment, update, None, Some(post.ts))?,
-            );
+            batch.events.push(self.broker.prepare(
+                &Topic::Sentiment,
+                update,
+                None,
+                Some(post.ts),
+            )?);
         }
         Ok(())
     }
@@ -660,7 +666,8 @@ impl Ingest {
             if !self.broker.remove_if_unused(&ticks) && self.broker.position(&ticks).offset > 0 {
                 continue;
             }
-            if !self.broker.remove_if_unused(&candles) && self.broker.position(&candles).offset > 0 {
+            if !self.broker.remove_if_unused(&candles) && self.broker.position(&candles).offset > 0
+            {
                 continue;
             }
             state.recent_ticks.remove(&symbol);
@@ -783,9 +790,9 @@ fn validate_all<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulse_core::model::EngagementKind;
     use crate::broker::memory::MemoryBroker;
     use crate::broker::BrokerConfig;
+    use pulse_core::model::EngagementKind;
 
     const NOW: TimestampMs = 1_780_000_000_000;
 

@@ -7,8 +7,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::api::RateLimiter;
-use super::config::ServerConfig;
 use super::broker::Broker;
+use super::config::ServerConfig;
 use super::ingest::Ingest;
 use super::metrics::Metrics;
 use super::presence::PresenceStore;

@@ -26,10 +26,10 @@ use pulse_core::protocol::{
     MAX_CLIENT_FRAME_BYTES,
 };
 
-use super::deadline::sleep_until_some;
 use super::broker::Subscription;
-use super::fanout::Frame;
 use super::clock::now_ms;
+use super::deadline::sleep_until_some;
+use super::fanout::Frame;
 use super::ingest::IngestError;
 use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
 use super::state::AppState;

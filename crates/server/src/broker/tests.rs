@@ -150,13 +150,20 @@ pub async fn an_unused_topic_is_removed_and_comes_back_in_a_new_epoch(factory: F
     let broker = factory(config(100));
     let topic = Topic::SymbolTicks("ZZ".into());
     let before = broker.position(&topic);
-    assert_eq!(broker.topic_count(), 0, "asking for a position allocates nothing");
+    assert_eq!(
+        broker.topic_count(),
+        0,
+        "asking for a position allocates nothing"
+    );
     publish(&*broker, &topic, json!({"i": 1}));
     let sub = broker.subscribe(&topic, None);
     assert!(!broker.remove_if_unused(&topic), "a subscriber keeps it");
     drop(sub);
     let pending = broker.prepare_json(&topic, "2", None, None);
-    assert!(!broker.remove_if_unused(&topic), "an event in flight keeps it");
+    assert!(
+        !broker.remove_if_unused(&topic),
+        "an event in flight keeps it"
+    );
     broker.publish(vec![pending]);
     // Subscribing flushes what is on its way; once that is out and the
     // subscriber gone, nothing holds the topic.
@@ -186,7 +193,11 @@ pub async fn prepared_events_are_invisible_until_published(factory: Factory) {
     let backlog: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
     assert_eq!(backlog, [1], "the unpublished event is not in the backlog");
     broker.publish(vec![pending]);
-    assert_eq!(offsets_through(&mut sub, 2).await, [2], "then it arrives live, once");
+    assert_eq!(
+        offsets_through(&mut sub, 2).await,
+        [2],
+        "then it arrives live, once"
+    );
 }
 
 pub async fn a_snapshot_ahead_of_the_stream_resumes_without_repeats(factory: Factory) {
@@ -229,6 +240,10 @@ pub async fn restored_topics_resume_their_epoch_and_offsets(factory: Factory) {
     let sub = broker.subscribe(&Topic::Posts, Some(&since));
     assert!(sub.recovered);
     let backlog: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
-    assert_eq!(backlog, [7, 8, 9], "the ring keeps its newest history_len events");
+    assert_eq!(
+        backlog,
+        [7, 8, 9],
+        "the ring keeps its newest history_len events"
+    );
     assert_eq!(publish(&*broker, &Topic::Posts, json!(10)), 10);
 }

@@ -52,7 +52,12 @@ struct Pending {
 impl LocalTopic {
     /// Opens a topic whose subscribers may lag `capacity` frames before they
     /// miss some, and starts its flusher (needs a tokio runtime).
-    pub fn open(name: Arc<str>, capacity: usize, conflatable: bool, batching: Batching) -> Arc<Self> {
+    pub fn open(
+        name: Arc<str>,
+        capacity: usize,
+        conflatable: bool,
+        batching: Batching,
+    ) -> Arc<Self> {
         let topic = Arc::new(Self {
             name,
             stats: Arc::default(),

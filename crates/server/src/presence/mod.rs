@@ -52,7 +52,11 @@ pub fn join(store: &Arc<dyn PresenceStore>, session: Option<String>, ip: IpAddr)
 }
 
 /// Publishes presence changes on `presence`, at most once per `every`.
-pub async fn run_publisher(store: Arc<dyn PresenceStore>, broker: Arc<dyn Broker>, every: Duration) {
+pub async fn run_publisher(
+    store: Arc<dyn PresenceStore>,
+    broker: Arc<dyn Broker>,
+    every: Duration,
+) {
     let mut timer = tokio::time::interval(every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<Presence> = None;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, Row};
 
+use crate::fanout::Event;
+use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
 use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::{Candle, CandleInterval, Post, Sentiment, SentimentLabel, Tick};
 use pulse_core::protocol::Topic;
-use crate::fanout::Event;
-use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
 
 use super::writer::interval_name;
 

@@ -3,12 +3,12 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::*;
-use pulse_core::model::{CandleInterval, EngagementKind, NewPost};
-use pulse_core::protocol::{StreamPosition, Topic};
 use crate::broker::memory::MemoryBroker;
 use crate::broker::{Broker, BrokerConfig};
 use crate::clock::now_ms;
 use crate::ingest::{Ingest, IngestError};
+use pulse_core::model::{CandleInterval, EngagementKind, NewPost};
+use pulse_core::protocol::{StreamPosition, Topic};
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pulse-storage-{}-{name}", std::process::id()));
@@ -39,7 +39,8 @@ fn node(path: &Path) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
 }
 
 fn node_with(config: &StorageConfig) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
-    let hub: Arc<dyn Broker> = MemoryBroker::new(BrokerConfig::default(), format!("seed{}", now_ms()));
+    let hub: Arc<dyn Broker> =
+        MemoryBroker::new(BrokerConfig::default(), format!("seed{}", now_ms()));
     let (storage, restored) = Storage::open(config, Arc::clone(&hub)).expect("opens");
     let ingest = Ingest::new(Arc::clone(&hub), Some(Arc::clone(&storage)));
     ingest.restore(restored);
@@ -591,10 +592,7 @@ async fn a_full_database_refuses_writes_until_room_is_made() {
     assert!(!storage.is_healthy());
     // Nothing more is accepted, not even small writes, while it is full.
     let small = ingest.posts(post("hi"), now_ms()).await;
-    assert!(matches!(
-        small,
-        Err(crate::ingest::IngestError::Storage(_))
-    ));
+    assert!(matches!(small, Err(crate::ingest::IngestError::Storage(_))));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!storage.is_healthy(), "the probes find no room");
 
@@ -710,7 +708,11 @@ async fn ingest_refuses_a_write_while_the_queue_is_full_before_applying_it() {
         matches!(refused, Err(IngestError::Storage(StorageError::Unavailable(ref m))) if m == "write queue full"),
         "{refused:?}"
     );
-    assert_eq!(broker.position(&Topic::Ticks), before, "no offset was taken");
+    assert_eq!(
+        broker.position(&Topic::Ticks),
+        before,
+        "no offset was taken"
+    );
     assert!(ingest.summaries().is_empty(), "nothing was applied");
     assert_eq!(storage.dropped_writes(), 0, "nothing to roll back");
     holder.join().unwrap();

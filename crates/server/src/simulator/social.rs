@@ -5,7 +5,7 @@
 
 use pulse_core::model::{Engagement, EngagementKind, NewPost, TimestampMs};
 
-use super::simulator::SeededRng;
+use super::rng::SeededRng;
 
 /// `{S}` is replaced by a symbol, written as `$SYM` or `SYM` at random.
 const PHRASES: &[&str] = &[

@@ -1,132 +1,9 @@
-//! Built-in simulated feed, on by default so the dashboard is alive on first start.
-//!
-//! Prices follow geometric Brownian motion. Everything is drawn from one
-//! seeded generator, so a seed and a sequence of timestamps always give the
-//! same data (tests rely on that).
+//! Simulated market data: geometric Brownian motion per symbol.
 
-use std::time::Duration;
+use pulse_core::model::{Tick, TimestampMs};
 
-use pulse_core::model::{validate_symbol, Tick, TimestampMs, ValidationError};
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimulatorConfig {
-    pub seed: u64,
-    /// Ticks per second, all symbols together.
-    pub tick_rate: f64,
-    pub symbols: Vec<String>,
-    /// Standard deviation of log returns per square-root second.
-    pub volatility: f64,
-    /// Seconds of past ticks generated at start.
-    pub backfill_secs: u64,
-    /// Posts per second.
-    pub post_rate: f64,
-    /// Engagement events per second.
-    pub engagement_rate: f64,
-}
-
-/// Longest simulated past generated at start (one day).
-pub const MAX_BACKFILL_SECS: u64 = 86_400;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SimulatorError {
-    #[error("simulator needs at least one symbol")]
-    NoSymbols,
-    #[error("simulator symbol '{symbol}': {source}")]
-    Symbol {
-        symbol: String,
-        source: ValidationError,
-    },
-    #[error("simulator tick rate must be a finite number between 0.01 and 100000, got {0}")]
-    Rate(f64),
-    #[error("simulator backfill must be at most {MAX_BACKFILL_SECS} seconds, got {0}")]
-    Backfill(u64),
-    #[error("simulator volatility must be a finite number between 0 and 0.1, got {0}")]
-    Volatility(f64),
-    #[error("simulator {what} rate must be a finite number between 0 and 10000, got {rate}")]
-    SocialRate { what: &'static str, rate: f64 },
-}
-
-impl SimulatorConfig {
-    pub fn validate(&self) -> Result<(), SimulatorError> {
-        if self.symbols.is_empty() {
-            return Err(SimulatorError::NoSymbols);
-        }
-        for symbol in &self.symbols {
-            validate_symbol(symbol).map_err(|source| SimulatorError::Symbol {
-                symbol: symbol.clone(),
-                source,
-            })?;
-        }
-        if !(0.01..=100_000.0).contains(&self.tick_rate) {
-            return Err(SimulatorError::Rate(self.tick_rate));
-        }
-        if self.backfill_secs > MAX_BACKFILL_SECS {
-            return Err(SimulatorError::Backfill(self.backfill_secs));
-        }
-        if !(0.0..=0.1).contains(&self.volatility) {
-            return Err(SimulatorError::Volatility(self.volatility));
-        }
-        for (what, rate) in [
-            ("post", self.post_rate),
-            ("engagement", self.engagement_rate),
-        ] {
-            if !(0.0..=10_000.0).contains(&rate) {
-                return Err(SimulatorError::SocialRate { what, rate });
-            }
-        }
-        Ok(())
-    }
-
-    pub fn tick_interval(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.tick_rate)
-    }
-
-    /// Timestamps of the backfilled ticks, oldest first, ending at `now`:
-    /// evenly spaced at the tick rate, at most `max_ticks` of them.
-    pub fn backfill_times(&self, now: TimestampMs, max_ticks: usize) -> Vec<TimestampMs> {
-        let count = ((self.backfill_secs as f64 * self.tick_rate) as usize).min(max_ticks);
-        let step_ms = 1000.0 / self.tick_rate;
-        (0..count)
-            .map(|i| now - ((count - i) as f64 * step_ms) as TimestampMs)
-            .collect()
-    }
-}
-
-/// SplitMix64: tiny, fast, and stable across crate versions (unlike `rand`'s
-/// default generators), which keeps seeded runs reproducible forever.
-#[derive(Clone, Debug)]
-pub struct SeededRng(u64);
-
-impl SeededRng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_f64() * n as f64) as usize % n.max(1)
-    }
-
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.next_f64(); // (0, 1]: ln is finite
-        let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
+use super::rng::SeededRng;
+use super::SimulatorConfig;
 
 struct SimulatedSymbol {
     symbol: String,
@@ -210,6 +87,7 @@ fn quote_price(price: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulator::SimulatorError;
 
     fn config(seed: u64) -> SimulatorConfig {
         SimulatorConfig {
