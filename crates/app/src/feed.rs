@@ -4,10 +4,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::engagement::Counts;
-use crate::charts::clock_time;
+use crate::format::clock_time;
 use crate::panel::PanelHead;
 use crate::rpc_error::RpcError;
+use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::EngagementKind;
 use pulse_core::protocol::{EngagementEvent, FeedPost};
 

@@ -12,12 +12,14 @@ pub mod compose;
 pub mod dashboard;
 pub mod engagement_panel;
 pub mod feed;
+pub mod format;
 pub mod live;
 pub mod panel;
 pub mod presence;
 pub mod price_panel;
 pub mod rpc_error;
 pub mod sentiment_panel;
+pub mod status;
 pub mod watchlist;
 
 use leptos::prelude::*;

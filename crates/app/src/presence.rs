@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 
-use crate::live::ConnectionStatus;
 use pulse_core::model::Presence;
 
 #[component]
@@ -14,18 +13,5 @@ pub fn ActiveUsers(presence: RwSignal<Presence>) -> impl IntoView {
             <span class="au-count" data-testid="active-users-count">{sessions}</span>
             <span class="au-label">{move || if sessions() == 1 { " viewer" } else { " viewers" }}</span>
         </div>
-    }
-}
-
-#[component]
-pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
-    view! {
-        <span
-            class=move || format!("status status-{}", status.get().as_str())
-            data-testid="connection-status"
-            role="status"
-        >
-            {move || status.get().label()}
-        </span>
     }
 }

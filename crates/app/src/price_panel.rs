@@ -7,7 +7,7 @@ use pulse_core::analytics::market::{sma, CandleUpdate};
 use crate::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
 use crate::rpc_error::RpcError;
 use crate::sentiment_panel::SymbolSentiment;
-use crate::watchlist::{signed, Watchlist};
+use crate::{format::signed, watchlist::Watchlist};
 use pulse_core::model::{Candle, CandleInterval};
 use pulse_core::protocol::StreamPosition;
 

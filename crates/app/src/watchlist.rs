@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::format::signed;
 use crate::panel::PanelHead;
 use pulse_core::model::Tick;
 
@@ -112,10 +113,6 @@ pub fn spark_points(spark: &[(i64, f64)]) -> String {
         out.push_str(&format!("{:.1},{y:.1}", i as f64 * step));
     }
     out
-}
-
-pub fn signed(value: f64, decimals: usize) -> String {
-    format!("{value:+.decimals$}")
 }
 
 #[component]
