@@ -82,8 +82,8 @@ pub struct SentimentData {
 }
 
 impl SentimentData {
-    /// The server's own copy.
-    #[cfg(feature = "ssr")]
+    /// The server's own copy (and the tests').
+    #[cfg(any(feature = "ssr", test))]
     pub fn embedded() -> Self {
         use pulse_core::analytics::sentiment::EMBEDDED_LEXICON;
         Self {
