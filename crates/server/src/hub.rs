@@ -23,6 +23,8 @@ use tokio::sync::{broadcast, Notify};
 
 use pulse_core::protocol::{StreamPosition, Topic};
 
+use super::sync::{lock, read as read_lock, write as write_lock};
+
 /// Tuning of the hub; see `server::config` for the flags that set it.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -564,23 +566,6 @@ fn flush_locked(channel: &TopicChannel, state: &mut TopicState, max_batch: usize
             let _ = channel.sender.send(Arc::new(frame));
         }
     }
-}
-
-/// The hub's locks guard plain data with no invariants a panic could break
-/// half-way, so a poisoned lock is still safe to use.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

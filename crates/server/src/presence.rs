@@ -13,6 +13,7 @@ use pulse_core::model::Presence;
 use pulse_core::protocol::Topic;
 
 use super::hub::Hub;
+use super::sync::lock;
 
 #[derive(Default)]
 struct Counts {
@@ -78,9 +79,7 @@ impl PresenceTracker {
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.counts)
     }
 
     /// Registers a connection from `ip`; `session` identifies a dashboard
