@@ -8,5 +8,6 @@
 //! wasm32 and every engine runs the same on the server and in the browser.
 
 pub mod analytics;
+pub mod error;
 pub mod model;
 pub mod protocol;

@@ -245,6 +245,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Published data failed validation.
     InvalidData,
+    /// Published data refers to something unknown (a post never seen or too old).
+    NotFound,
     /// The topic cannot be published to by clients.
     ReadOnlyTopic,
     /// The connection already holds its limit of subscriptions.
@@ -277,6 +279,7 @@ impl ErrorCode {
             Self::BinaryNotSupported => "binary_not_supported",
             Self::Unauthorized => "unauthorized",
             Self::InvalidData => "invalid_data",
+            Self::NotFound => "not_found",
             Self::ReadOnlyTopic => "read_only_topic",
             Self::TooManySubscriptions => "too_many_subscriptions",
             Self::Unavailable => "unavailable",

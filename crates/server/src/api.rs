@@ -2,8 +2,10 @@
 //! reads (`GET /api/snapshot|posts|candles/{symbol}`).
 //!
 //! Bodies are one JSON object, a JSON array, or NDJSON
-//! (`Content-Type: application/x-ndjson`). Errors are JSON:
-//! `{"error":{"code":"...","message":"...","item":3,"field":"price"}}`.
+//! (`Content-Type: application/x-ndjson`). Errors are JSON in the shape the
+//! server functions share: `{"error":{"code":"...","message":"...","item":3,"field":"price"}}`,
+//! with the status of the error's [`ErrorKind`] (the code may be more specific
+//! than the kind's, e.g. `unknown_post` for `not_found`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,12 +28,12 @@ use pulse_core::model::{
 };
 use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 
+use super::auth::{bearer_token, may_ingest};
 use super::clock::now_ms;
+use super::errors::ErrorKind;
 use super::ingest::IngestError;
-/// Moved to its own module; kept here so `api::RateLimiter` still names it.
-pub use super::rate_limit::RateLimiter;
 use super::state::AppState;
-use super::ws::{bearer_token, constant_time_eq};
+use super::storage::StorageError;
 
 /// A JSON error response.
 #[derive(Debug)]
@@ -54,8 +56,25 @@ impl ApiError {
         }
     }
 
+    /// An error of `kind`, answered with the kind's status and a code of
+    /// its own (the kind's, or a more specific one).
+    pub fn of(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, code, message)
+    }
+
     fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+        Self::of(ErrorKind::Invalid, "invalid_parameter", message)
+    }
+
+    /// An ingest item that fails, named by its index (and field, if known).
+    fn invalid_item(index: usize, field: Option<&'static str>, message: String) -> Self {
+        Self {
+            item: Some(index),
+            field,
+            ..Self::of(ErrorKind::Invalid, "invalid_item", message)
+        }
     }
 }
 
@@ -74,32 +93,36 @@ impl IntoResponse for ApiError {
 
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
+        let kind = error.kind();
         match error {
-            IngestError::Invalid { index, ref error } => Self {
-                status: StatusCode::BAD_REQUEST,
-                code: "invalid_item",
-                message: format!("item {index}: {} {}", error.field, error.message),
-                item: Some(index),
-                field: Some(error.field),
-            },
+            IngestError::Invalid { index, ref error } => Self::invalid_item(
+                index,
+                Some(error.field),
+                format!("item {index}: {} {}", error.field, error.message),
+            ),
             IngestError::UnknownPost { index, .. } => Self {
-                status: StatusCode::BAD_REQUEST,
-                code: "unknown_post",
-                message: error.to_string(),
                 item: Some(index),
                 field: Some("post_id"),
+                ..Self::of(kind, "unknown_post", error.to_string())
             },
-            IngestError::Storage(error) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                format!("nothing was accepted: {error}"),
-            ),
-            IngestError::Broker(error) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-            ),
+            IngestError::Storage(error) => Self {
+                message: format!("nothing was accepted: {error}"),
+                ..storage_error(error)
+            },
+            IngestError::Broker(error) => Self::of(kind, kind.code(), error.to_string()),
         }
+    }
+}
+
+/// Storage failing: `storage_unavailable`, or an internal error.
+fn storage_error(error: StorageError) -> ApiError {
+    match error.kind() {
+        ErrorKind::Unavailable => ApiError::of(
+            ErrorKind::Unavailable,
+            "storage_unavailable",
+            error.to_string(),
+        ),
+        kind => ApiError::of(kind, kind.code(), error.to_string()),
     }
 }
 
@@ -156,17 +179,12 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 /// Parses a JSON object, a JSON array or NDJSON into items, naming the item
 /// that fails.
 pub fn parse_items<T: DeserializeOwned>(body: &Bytes, ndjson: bool) -> Result<Items<T>, ApiError> {
-    let item_error = |index: usize, error: serde_json::Error| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_item",
-        message: format!("item {index}: {error}"),
-        item: Some(index),
-        field: None,
+    let item_error = |index: usize, error: serde_json::Error| {
+        ApiError::invalid_item(index, None, format!("item {index}: {error}"))
     };
     if ndjson {
-        let text = std::str::from_utf8(body).map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "body is not UTF-8")
-        })?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::of(ErrorKind::Invalid, "invalid_body", "body is not UTF-8"))?;
         let items = text
             .lines()
             .filter(|line| !line.trim().is_empty())
@@ -179,8 +197,8 @@ pub fn parse_items<T: DeserializeOwned>(body: &Bytes, ndjson: bool) -> Result<It
         });
     }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
+        ApiError::of(
+            ErrorKind::Invalid,
             "invalid_json",
             format!("body is not valid JSON: {error}"),
         )
@@ -209,8 +227,8 @@ pub fn parse_items<T: DeserializeOwned>(body: &Bytes, ndjson: bool) -> Result<It
 
 fn non_empty<T>(items: Items<T>) -> Result<Items<T>, ApiError> {
     if items.items.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::of(
+            ErrorKind::Invalid,
             "empty_batch",
             "the batch has no items",
         ));
@@ -225,20 +243,16 @@ fn admit(
     client: SocketAddr,
     needs_token: bool,
 ) -> Result<(), ApiError> {
-    if let Some(expected) = state.config.ingest_token.as_deref().filter(|_| needs_token) {
-        let ok = bearer_token(headers)
-            .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "ingest needs the token: Authorization: Bearer <token>",
-            ));
-        }
+    if needs_token && !may_ingest(state.config.ingest_token.as_deref(), bearer_token(headers)) {
+        return Err(ApiError::of(
+            ErrorKind::Unauthorized,
+            "unauthorized",
+            "ingest needs the token: Authorization: Bearer <token>",
+        ));
     }
     if !state.rate_limiter.allow(client.ip(), Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Err(ApiError::of(
+            ErrorKind::RateLimited,
             "rate_limited",
             format!(
                 "at most {} requests per second per client",
@@ -347,16 +361,14 @@ pub async fn post_sentiment(
     for (index, item) in items.into_iter().enumerate() {
         let (TextToScore::Object { text } | TextToScore::Bare(text)) = item;
         if text.chars().count() > MAX_POST_CHARS * 10 {
-            return Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                code: "invalid_item",
-                message: format!(
+            return Err(ApiError::invalid_item(
+                index,
+                Some("text"),
+                format!(
                     "item {index}: text must be at most {} characters",
                     MAX_POST_CHARS * 10
                 ),
-                item: Some(index),
-                field: Some("text"),
-            });
+            ));
         }
         scores.push(analyzer.analyze(&text));
     }
@@ -447,14 +459,6 @@ pub async fn get_posts(
     Ok(Json(posts))
 }
 
-fn storage_error(error: super::storage::StorageError) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
-        error.to_string(),
-    )
-}
-
 #[derive(Debug, Deserialize)]
 pub struct CandlesQuery {
     interval: Option<String>,
@@ -532,5 +536,27 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.code, "empty_batch");
+    }
+
+    #[test]
+    fn ingest_errors_get_their_kinds_status_and_an_unknown_post_is_a_404() {
+        for error in crate::errors::tests::ingest_errors() {
+            let kind = error.kind();
+            let answer = ApiError::from(error);
+            assert_eq!(answer.status.as_u16(), kind.status(), "{kind:?}");
+        }
+        let unknown = ApiError::from(IngestError::UnknownPost {
+            index: 3,
+            post_id: 42,
+        });
+        assert_eq!(
+            (unknown.status, unknown.code, unknown.item, unknown.field),
+            (
+                StatusCode::NOT_FOUND,
+                "unknown_post",
+                Some(3),
+                Some("post_id")
+            )
+        );
     }
 }

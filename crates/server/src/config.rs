@@ -519,29 +519,90 @@ mod tests {
         assert!(cli.server.simulator().is_none());
     }
 
-    #[test]
-    fn switches_read_from_the_environment_accept_1_and_yes() {
-        // Parsed through clap's env handling the same way as real variables.
-        let cli = Cli::try_parse_from(["pulse", "--test-hooks", "--in-memory"]).unwrap();
-        assert!(cli.server.test_hooks && cli.server.in_memory);
-        let parser = boolish();
-        let cmd = clap::Command::new("t");
-        for (raw, expected) in [
-            ("1", true),
-            ("yes", true),
-            ("on", true),
-            ("0", false),
-            ("false", false),
-        ] {
-            let value = clap::builder::TypedValueParser::parse_ref(
-                &parser,
-                &cmd,
-                None,
-                std::ffi::OsStr::new(raw),
-            )
-            .unwrap();
-            assert_eq!(value, expected, "{raw}");
+    /// Set in the copy of this test binary that
+    /// [`switches_and_lists_are_read_from_the_environment`] starts.
+    const ENV_CHILD: &str = "PULSE_CONFIG_TEST_CHILD";
+
+    /// What the configuration parsed from this process's environment (and
+    /// no arguments) looks like, or the kind of error clap reported.
+    fn parsed_from_environment() -> String {
+        match Cli::try_parse_from(["pulse"]) {
+            Ok(cli) => {
+                let c = cli.server;
+                format!(
+                    "in_memory={} test_hooks={} public_posting={:?} ingest_rate={} allowed_origins={:?}",
+                    c.in_memory, c.test_hooks, c.public_posting, c.ingest_rate, c.allowed_origins
+                )
+            }
+            Err(error) => format!("error={:?}", error.kind()),
         }
+    }
+
+    /// Runs this test again in a child process whose environment is `vars`
+    /// (and no other PULSE_ variable) and returns what the child parsed.
+    /// A child, because clap reads the real process environment and
+    /// changing it here would race with every other test that parses flags
+    /// (`set_var` while another thread reads the environment is undefined
+    /// behaviour on glibc).
+    fn parse_in_child(vars: &[(&str, &str)]) -> String {
+        let exe = std::env::current_exe().expect("the test binary");
+        let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+        let name = format!("{module}::switches_and_lists_are_read_from_the_environment");
+        let mut command = std::process::Command::new(exe);
+        command.args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"]);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PULSE_") {
+                command.env_remove(key);
+            }
+        }
+        command.env(ENV_CHILD, "1").envs(vars.iter().copied());
+        let output = command.output().expect("the test binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "child failed: {stdout}");
+        stdout
+            .lines()
+            // libtest's "test ... " may precede it on the same line.
+            .find_map(|line| line.split_once("PARSED ").map(|(_, parsed)| parsed))
+            .unwrap_or_else(|| panic!("the child printed no result: {stdout}"))
+            .to_owned()
+    }
+
+    #[test]
+    fn switches_and_lists_are_read_from_the_environment() {
+        if std::env::var_os(ENV_CHILD).is_some() {
+            println!("PARSED {}", parsed_from_environment());
+            return;
+        }
+        assert_eq!(
+            parse_in_child(&[]),
+            "in_memory=false test_hooks=false public_posting=None ingest_rate=200 allowed_origins=[]"
+        );
+        assert_eq!(
+            parse_in_child(&[
+                ("PULSE_IN_MEMORY", "yes"),
+                ("PULSE_TEST_HOOKS", "1"),
+                ("PULSE_PUBLIC_POSTING", "on"),
+                ("PULSE_INGEST_RATE", "7.5"),
+                (
+                    "PULSE_ALLOWED_ORIGINS",
+                    "https://a.example,https://b.example"
+                ),
+            ]),
+            "in_memory=true test_hooks=true public_posting=Some(true) ingest_rate=7.5 \
+             allowed_origins=[\"https://a.example\", \"https://b.example\"]"
+        );
+        assert_eq!(
+            parse_in_child(&[
+                ("PULSE_IN_MEMORY", "0"),
+                ("PULSE_TEST_HOOKS", "false"),
+                ("PULSE_PUBLIC_POSTING", "off"),
+            ]),
+            "in_memory=false test_hooks=false public_posting=Some(false) ingest_rate=200 allowed_origins=[]"
+        );
+        assert_eq!(
+            parse_in_child(&[("PULSE_IN_MEMORY", "maybe")]),
+            "error=ValueValidation"
+        );
     }
 
     #[test]
@@ -599,28 +660,45 @@ mod tests {
     #[test]
     fn help_documents_every_flag() {
         use clap::CommandFactory;
-        let help = Cli::command().render_long_help().to_string();
-        for flag in [
-            "--addr",
-            "--ingest-token",
-            "--no-simulator",
-            "--sim-tick-rate",
-            "--history",
-            "--rpc-write-rate",
-            "--public-posting",
-            "--max-symbols",
-            "--symbols",
-            "--max-future-skew-ms",
-            "--max-subscriptions",
-            "--max-pending-topics",
-            "--publish-rate",
-            "--max-sessions-per-ip",
-            "--max-connections-per-ip",
-            "--header-timeout-secs",
-            "--public-host",
-            "--max-write-queue",
-        ] {
-            assert!(help.contains(flag), "{flag} missing from --help");
+        let mut command = Cli::command();
+        command.build();
+        let mut commands = vec![command.clone()];
+        commands.extend(command.get_subcommands().cloned());
+        let mut checked = 0;
+        for mut command in commands {
+            let help = command.render_long_help().to_string();
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let text = arg
+                    .get_long_help()
+                    .or(arg.get_help())
+                    .map(|h| h.to_string());
+                assert!(
+                    text.is_some_and(|t| !t.trim().is_empty()),
+                    "{}: {id} has no help text",
+                    command.get_name()
+                );
+                if let Some(long) = arg.get_long() {
+                    assert!(
+                        help.contains(&format!("--{long}")),
+                        "--{long} missing from --help"
+                    );
+                }
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(
+                        help.contains(&format!("[env: {env}")),
+                        "{env} missing from --help"
+                    );
+                }
+                checked += 1;
+            }
         }
+        // The server's flags alone are more than 40; a derive that stopped
+        // flattening them in would leave only a handful.
+        assert!(checked > 40, "only {checked} arguments checked");
     }
 }

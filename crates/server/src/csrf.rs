@@ -14,13 +14,13 @@
 //! `forbidden`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api::ApiError;
+use super::errors::ErrorKind;
 use super::state::AppState;
-use pulse_app::rpc_error::RpcError;
 
 /// Why a request counts as cross-site.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +56,7 @@ pub async fn refuse_cross_site(
         Ok(()) => next.run(request).await,
         Err(reason) => {
             state.metrics.write_rejected("forbidden");
-            forbidden(request.uri().path(), &reason)
+            forbidden(&reason)
         }
     }
 }
@@ -99,16 +99,11 @@ pub fn check(headers: &HeaderMap, host: Option<&str>, allowed: &[String]) -> Res
     }
 }
 
-/// 403 in the error shape of the endpoint: the server functions' flat
-/// `{"code","message"}`, or the HTTP API's `{"error":{...}}`.
-fn forbidden(path: &str, reason: &CrossSite) -> Response {
-    if path.starts_with("/rpc/") {
-        crate::errors::rpc_response(RpcError::Forbidden {
-            message: reason.to_string(),
-        })
-    } else {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason.to_string()).into_response()
-    }
+/// 403 `{"error":{"code":"forbidden",...}}`: the one error shape of the
+/// HTTP API and the server functions alike.
+fn forbidden(reason: &CrossSite) -> Response {
+    let kind = ErrorKind::Forbidden;
+    ApiError::of(kind, kind.code(), reason.to_string()).into_response()
 }
 
 #[cfg(test)]

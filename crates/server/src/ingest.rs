@@ -22,6 +22,7 @@ use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPos
 use super::broker::{Broker, BrokerError, Published};
 use super::clock::now_ms;
 use super::storage::{Restored, Storage, StorageError, WriteBatch};
+use super::sync::lock;
 
 /// Ticks kept per symbol for the dashboard's first paint.
 pub const RECENT_TICKS_PER_SYMBOL: usize = 600;
@@ -265,10 +266,7 @@ impl Ingest {
     /// snapshot shows data that is not on disk.
     fn state(&self) -> MutexGuard<'_, LiveState> {
         use std::sync::atomic::Ordering;
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         if let Some(storage) = &self.storage {
             let dropped = storage.dropped_writes();
             // Batches are submitted under this lock, so an empty queue seen

@@ -1,6 +1,7 @@
 //! The server: wires the broker, ingest, simulator and HTTP/WebSocket routes.
 
 pub mod api;
+pub mod auth;
 pub mod backend;
 pub mod broker;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod rpc_admission;
 pub mod simulator;
 pub mod state;
 pub mod storage;
+pub mod sync;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -200,8 +202,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let sweep_every = Duration::from_secs(config.prune_every_secs.clamp(1, 60));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
-        rate_limiter: Arc::new(api::RateLimiter::new(config.ingest_rate)),
-        rpc: Arc::new(rpc_admission::RpcState::new(
+        rate_limiter: Arc::new(rate_limit::RateLimiter::new(config.ingest_rate)),
+        rpc: Arc::new(state::RpcState::new(
             config.rpc_write_rate,
             config.rpc_read_rate,
         )),

@@ -36,6 +36,7 @@ use super::config::ServerConfig;
 use super::deadline::sleep_until_some;
 use super::metrics::Metrics;
 use super::rate_limit::client_key;
+use super::sync::lock;
 
 /// Seconds a refused client is told to wait (`Retry-After`).
 const RETRY_AFTER_SECS: u64 = 5;
@@ -321,9 +322,7 @@ impl Tracker {
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.counts)
     }
 
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {

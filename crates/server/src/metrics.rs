@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use pulse_core::protocol::ErrorCode;
 
 use super::fanout::TopicReport;
+use super::sync::lock;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -60,19 +61,13 @@ impl Metrics {
     }
 
     pub fn protocol_error(&self, code: ErrorCode) {
-        let mut errors = self
-            .protocol_errors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut errors = lock(&self.protocol_errors);
         *errors.entry(code.as_str()).or_default() += 1;
     }
 
     /// Counts a write refused with `code` (`forbidden`, `unauthorized`, `rate_limited`).
     pub fn write_rejected(&self, code: &'static str) {
-        let mut rejections = self
-            .write_rejections
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rejections = lock(&self.write_rejections);
         *rejections.entry(code).or_default() += 1;
     }
 
@@ -135,24 +130,14 @@ impl Metrics {
         );
         self.edge.render(&mut out);
         let _ = writeln!(out, "# HELP pulse_ws_protocol_errors_total Error frames sent, by code.\n# TYPE pulse_ws_protocol_errors_total counter");
-        for (code, count) in self
-            .protocol_errors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-        {
+        for (code, count) in lock(&self.protocol_errors).iter() {
             let _ = writeln!(
                 out,
                 "pulse_ws_protocol_errors_total{{code=\"{code}\"}} {count}"
             );
         }
         let _ = writeln!(out, "# HELP pulse_write_rejections_total Cross-site, unauthorized or rate-limited requests refused by the CSRF check and the server functions' admission, by code.\n# TYPE pulse_write_rejections_total counter");
-        for (code, count) in self
-            .write_rejections
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-        {
+        for (code, count) in lock(&self.write_rejections).iter() {
             let _ = writeln!(
                 out,
                 "pulse_write_rejections_total{{code=\"{code}\"}} {count}"

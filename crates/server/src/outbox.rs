@@ -14,6 +14,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
 use super::fanout::{Event, Frame};
+use super::sync::lock;
 
 /// Close code for a consumer that stays over its queue budget.
 pub const SLOW_CONSUMER_CLOSE: u16 = 4008;
@@ -93,9 +94,7 @@ impl Outbox {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// Queues a frame made for this connection alone (a reply, an error, a

@@ -11,6 +11,8 @@ use std::sync::Mutex;
 
 use pulse_core::protocol::Topic;
 
+use super::sync::lock;
+
 pub struct PendingTopics {
     max: usize,
     /// Subscribers per pending topic.
@@ -26,9 +28,7 @@ impl PendingTopics {
     }
 
     fn subscribers(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, usize>> {
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.subscribers)
     }
 
     /// Counts one more subscriber of `topic`; `false` when the topic is new

@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::sync::lock;
+
 /// Clients remembered per limiter. Buckets refill within `burst / rate`
 /// seconds (2 s with the default burst), so only clients active within that
 /// window compete for these slots.
@@ -79,10 +81,7 @@ impl RateLimiter {
             return Ok(());
         }
         let key = client_key(client);
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = lock(&self.buckets);
         if !buckets.contains_key(&key) && buckets.len() >= self.max_clients {
             self.make_room(&mut buckets, now);
         }
@@ -103,10 +102,7 @@ impl RateLimiter {
 
     /// Clients remembered now.
     pub fn len(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+        lock(&self.buckets).len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use pulse_core::model::EngagementKind;
 
 use super::rate_limit::client_key;
+use super::sync::lock;
 
 /// A dashboard session (the random value of its cookie).
 pub type SessionId = u128;
@@ -143,9 +144,7 @@ impl Reactions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
     /// Starts a click of `session` (from `address`) on `kind` of `post_id`:

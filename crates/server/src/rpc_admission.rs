@@ -13,7 +13,8 @@
 //!   without one gets a new random one (128 bits, `HttpOnly`,
 //!   `SameSite=Lax`, `Path=/`, until the browser closes) in the answer.
 //!
-//! Errors have the server functions' shape: `{"code","message"}`.
+//! Errors have the server functions' shape, the HTTP API's:
+//! `{"error":{"code","message"}}`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -23,13 +24,12 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::rate_limit::RateLimiter;
-use super::reactions::{Reactions, SessionId};
-use super::state::AppState;
-use super::ws::{bearer_token, constant_time_eq};
 use pulse_app::rpc_error::RpcError;
 
-use crate::errors::rpc_response;
+use super::auth::{bearer_token, token_matches};
+use super::errors::rpc_response;
+use super::reactions::SessionId;
+use super::state::AppState;
 
 /// Server functions that change nothing.
 pub const READS: &[&str] = &[
@@ -42,24 +42,6 @@ pub const READS: &[&str] = &[
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "pulse_sid";
-
-/// What the server functions' admission keeps: the limiters and the
-/// sessions' reactions.
-pub struct RpcState {
-    pub writes: RateLimiter,
-    pub reads: RateLimiter,
-    pub reactions: Reactions,
-}
-
-impl RpcState {
-    pub fn new(write_rate: f64, read_rate: f64) -> Self {
-        Self {
-            writes: RateLimiter::new(write_rate),
-            reads: RateLimiter::new(read_rate),
-            reactions: Reactions::default(),
-        }
-    }
-}
 
 /// Who makes an admitted write; server functions read it with [`caller`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,9 +127,7 @@ fn check_posting(state: &AppState, headers: &HeaderMap) -> Result<(), RpcError> 
                 .into(),
         });
     };
-    let presented = bearer_token(headers)
-        .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()));
-    if presented {
+    if token_matches(expected, bearer_token(headers)) {
         Ok(())
     } else {
         Err(RpcError::Unauthorized {

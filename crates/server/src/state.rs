@@ -6,12 +6,13 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::api::RateLimiter;
 use super::broker::Broker;
 use super::config::ServerConfig;
 use super::ingest::Ingest;
 use super::metrics::Metrics;
 use super::presence::PresenceStore;
+use super::rate_limit::RateLimiter;
+use super::reactions::Reactions;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,7 +26,7 @@ pub struct AppState {
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,
     /// The server functions' rate limits and the sessions' reactions.
-    pub rpc: Arc<super::rpc_admission::RpcState>,
+    pub rpc: Arc<RpcState>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Bumped by the test hook to drop every WebSocket connection.
@@ -35,5 +36,23 @@ pub struct AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+/// What the server functions' admission ([`super::rpc_admission`]) keeps:
+/// the limiters and the sessions' reactions.
+pub struct RpcState {
+    pub writes: RateLimiter,
+    pub reads: RateLimiter,
+    pub reactions: Reactions,
+}
+
+impl RpcState {
+    pub fn new(write_rate: f64, read_rate: f64) -> Self {
+        Self {
+            writes: RateLimiter::new(write_rate),
+            reads: RateLimiter::new(read_rate),
+            reactions: Reactions::default(),
+        }
     }
 }

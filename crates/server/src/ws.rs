@@ -12,7 +12,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -26,6 +25,8 @@ use pulse_core::protocol::{
     MAX_CLIENT_FRAME_BYTES,
 };
 
+use super::api::ApiError;
+use super::auth::{bearer_token, may_ingest};
 use super::broker::Subscription;
 use super::clock::now_ms;
 use super::deadline::sleep_until_some;
@@ -64,16 +65,10 @@ pub async fn upgrade(
         addr.ip()
     });
     if let Err(message) = check_origin(&headers, &state.config.allowed_origins) {
-        let body = serde_json::json!({"error": {"code": "forbidden_origin", "message": message}});
-        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", message).into_response();
     }
-    let can_publish = match state.config.ingest_token.as_deref() {
-        None => true,
-        Some(expected) => {
-            let presented = bearer_token(&headers).or(params.token.as_deref());
-            presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
-        }
-    };
+    let presented = bearer_token(&headers).or(params.token.as_deref());
+    let can_publish = may_ingest(state.config.ingest_token.as_deref(), presented);
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         // A small read buffer keeps idle connections cheap (clients send
@@ -106,23 +101,6 @@ pub async fn upgrade(
 fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     super::csrf::check(headers, host, allowed).map_err(|refused| refused.to_string())
-}
-
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 struct TopicCursor {
@@ -694,19 +672,14 @@ impl Connection {
     }
 
     fn reply_ingest_error(&mut self, error: IngestError) {
-        match error {
-            IngestError::Invalid { error, .. } => self.reply_error(
-                ErrorCode::InvalidData,
-                format!("invalid {}: {}", error.field, error.message),
-            ),
-            error @ IngestError::UnknownPost { .. } => {
-                self.reply_error(ErrorCode::InvalidData, error.to_string())
+        let code = super::errors::ws_code(error.kind());
+        let message = match error {
+            IngestError::Invalid { error, .. } => {
+                format!("invalid {}: {}", error.field, error.message)
             }
-            error @ IngestError::Storage(_) => {
-                self.reply_error(ErrorCode::Unavailable, error.to_string())
-            }
-            error => self.reply_error(ErrorCode::Internal, error.to_string()),
-        }
+            error => error.to_string(),
+        };
+        self.reply_error(code, message);
     }
 }
 
@@ -950,12 +923,5 @@ mod tests {
             throttle.take_analyze();
         }
         assert!(throttle.paused_until().is_none(), "0 means unlimited");
-    }
-
-    #[test]
-    fn token_comparison_is_exact() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
     }
 }

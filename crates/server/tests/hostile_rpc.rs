@@ -108,8 +108,8 @@ async fn six_hundred_likes_from_one_client_count_once_and_a_second_click_undoes_
         match status {
             200 => toggled += 1,
             429 => {
-                assert_eq!(body["code"], "rate_limited", "{body}");
-                assert!(body["message"].as_str().is_some(), "{body}");
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                assert!(body["error"]["message"].as_str().is_some(), "{body}");
                 assert!(head.contains("retry-after: "), "{head}");
                 limited += 1;
             }
@@ -167,12 +167,12 @@ async fn a_cross_site_form_post_is_refused_and_changes_nothing() {
     )
     .await;
     assert_eq!(
-        (status, body["code"].as_str()),
+        (status, body["error"]["code"].as_str()),
         (403, Some("forbidden")),
         "{body}"
     );
     assert!(
-        body["message"]
+        body["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("evil.example"),
@@ -181,7 +181,7 @@ async fn a_cross_site_form_post_is_refused_and_changes_nothing() {
     let like = format!("post_id={id}&kind=like");
     let (status, _, body) = request(&server, "/rpc/react_to_post", &[FORM, evil], &like).await;
     assert_eq!(
-        (status, body["code"].as_str()),
+        (status, body["error"]["code"].as_str()),
         (403, Some("forbidden")),
         "{body}"
     );
@@ -233,12 +233,12 @@ async fn with_an_ingest_token_posting_needs_it_unless_posting_is_public() {
     ] {
         let (status, _, body) = rpc(&server, name, &[], &form).await;
         assert_eq!(
-            (status, body["code"].as_str()),
+            (status, body["error"]["code"].as_str()),
             (401, Some("unauthorized")),
             "{name}: {body}"
         );
         assert!(
-            body["message"]
+            body["error"]["message"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("token"),

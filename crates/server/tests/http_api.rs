@@ -83,7 +83,7 @@ async fn bad_bodies_get_json_errors_and_nothing_is_half_applied() {
         ("/api/ticks", vec![JSON], format!("[{}]", vec![tick("AAPL", 1.0).to_string(); 60].join(",")), 413, "body_too_large"),
         ("/api/posts", vec![JSON], json!({"author": "", "text": "hi"}).to_string(), 400, "invalid_item"),
         ("/api/posts", vec![JSON], json!({"author": "ann", "text": "x".repeat(1_500)}).to_string(), 400, "invalid_item"),
-        ("/api/engagement", vec![JSON], json!({"post_id": 42, "kind": "like", "delta": 1, "ts": now_ms()}).to_string(), 400, "unknown_post"),
+        ("/api/engagement", vec![JSON], json!({"post_id": 42, "kind": "like", "delta": 1, "ts": now_ms()}).to_string(), 404, "unknown_post"),
         ("/api/engagement", vec![JSON], json!({"post_id": 1, "kind": "hug", "delta": 1, "ts": now_ms()}).to_string(), 400, "invalid_item"),
     ];
     for (path, headers, body, status, code) in cases {
@@ -355,7 +355,7 @@ async fn a_full_database_makes_ingest_answer_503_and_readyz_fail() {
     )
     .await;
     assert_eq!(
-        (status, body["code"].as_str()),
+        (status, body["error"]["code"].as_str()),
         (503, Some("unavailable")),
         "{body}"
     );

@@ -33,7 +33,7 @@ async fn refused(
 ) -> Value {
     let (got, body) = call(server, name, form).await;
     assert_eq!(
-        (got, body["code"].as_str()),
+        (got, body["error"]["code"].as_str()),
         (status, Some(code)),
         "{name}: {body}"
     );
@@ -56,9 +56,9 @@ async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
         "invalid",
     )
     .await;
-    assert_eq!(body["field"], "text");
+    assert_eq!(body["error"]["field"], "text");
     assert!(
-        body["message"]
+        body["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("empty"),
@@ -104,8 +104,8 @@ async fn history_reads_refuse_bad_arguments_with_400_or_404() {
 
     let bad_symbol = "symbol=not+a+symbol&interval=1s";
     let body = refused(&server, "candles", bad_symbol, 400, "invalid").await;
-    assert_eq!(body["field"], "symbol");
-    assert!(body["message"]
+    assert_eq!(body["error"]["field"], "symbol");
+    assert!(body["error"]["message"]
         .as_str()
         .unwrap_or_default()
         .contains("invalid symbol"));

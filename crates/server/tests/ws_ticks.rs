@@ -82,6 +82,11 @@ async fn bad_frames_get_errors_and_the_stream_goes_on() {
             r#"{"op":"publish","topic":"presence","data":{}}"#,
             "read_only_topic",
         ),
+        // The same answer as HTTP's 404 and the server functions' not_found.
+        (
+            r#"{"op":"publish","topic":"engagement","data":{"post_id":987654321,"kind":"like","delta":1,"ts":1700000000000}}"#,
+            "not_found",
+        ),
     ];
     for (frame, code) in cases {
         send(&mut client, frame).await;

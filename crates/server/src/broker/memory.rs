@@ -13,6 +13,7 @@ use pulse_core::protocol::{StreamPosition, Topic};
 
 use super::{Broker, BrokerConfig, PendingEvent, Subscription};
 use crate::fanout::{Batching, Event, LocalTopic, TopicReport};
+use crate::sync::{lock, read, write};
 
 /// Topics by name, created on first use.
 pub struct MemoryBroker {
@@ -58,7 +59,7 @@ impl MemoryBroker {
     }
 
     fn log(&self, topic: &Topic) -> Arc<TopicLog> {
-        if let Some(log) = read_lock(&self.topics).get(topic) {
+        if let Some(log) = read(&self.topics).get(topic) {
             return Arc::clone(log);
         }
         self.create_log(topic, None)
@@ -67,7 +68,7 @@ impl MemoryBroker {
     /// Creates `topic` (if it does not exist yet) with the given epoch, or
     /// one derived from this broker's seed.
     fn create_log(&self, topic: &Topic, epoch: Option<&str>) -> Arc<TopicLog> {
-        let mut topics = write_lock(&self.topics);
+        let mut topics = write(&self.topics);
         let log = topics.entry(topic.clone()).or_insert_with(|| {
             let per_symbol = topic.symbol().is_some();
             let (history_len, capacity) = if per_symbol {
@@ -152,7 +153,7 @@ impl Broker for MemoryBroker {
     fn publish(&self, events: Vec<PendingEvent>) {
         for PendingEvent { topic, event, .. } in events {
             // A topic with events in flight is never removed, so it is there.
-            let Some(log) = read_lock(&self.topics).get(&topic).cloned() else {
+            let Some(log) = read(&self.topics).get(&topic).cloned() else {
                 debug_assert!(false, "published on removed topic {topic}");
                 continue;
             };
@@ -233,7 +234,7 @@ impl Broker for MemoryBroker {
     }
 
     fn position(&self, topic: &Topic) -> StreamPosition {
-        match read_lock(&self.topics).get(topic) {
+        match read(&self.topics).get(topic) {
             Some(log) => StreamPosition {
                 epoch: log.epoch.to_string(),
                 offset: lock(&log.state).last_offset,
@@ -258,7 +259,7 @@ impl Broker for MemoryBroker {
     }
 
     fn remove_if_unused(&self, topic: &Topic) -> bool {
-        let mut topics = write_lock(&self.topics);
+        let mut topics = write(&self.topics);
         let Some(log) = topics.get(topic) else {
             return false;
         };
@@ -279,34 +280,17 @@ impl Broker for MemoryBroker {
     }
 
     fn topic_count(&self) -> usize {
-        read_lock(&self.topics).len()
+        read(&self.topics).len()
     }
 
     fn report(&self) -> Vec<TopicReport> {
-        let mut reports: Vec<_> = read_lock(&self.topics)
+        let mut reports: Vec<_> = read(&self.topics)
             .values()
             .map(|log| log.local.report())
             .collect();
         reports.sort_by(|a, b| a.topic.cmp(&b.topic));
         reports
     }
-}
-
-/// The broker's locks guard plain data with no invariants a panic could
-/// break half-way, so a poisoned lock is still safe to use.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

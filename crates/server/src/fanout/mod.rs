@@ -22,6 +22,8 @@ use tokio::sync::{broadcast, Notify};
 
 pub use frame::{Event, Frame, TopicReport, TopicStats};
 
+use crate::sync::lock;
+
 /// How a topic's flusher groups events.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
@@ -159,14 +161,6 @@ async fn run_flusher(topic: Arc<LocalTopic>) {
         }
         topic.flush();
     }
-}
-
-/// The pending list is plain data with no invariant a panic could break
-/// half-way, so a poisoned lock is still safe to use.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

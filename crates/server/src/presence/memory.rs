@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use pulse_core::model::Presence;
 
 use super::PresenceStore;
+use crate::sync::lock;
 
 #[derive(Default)]
 struct Counts {
@@ -42,9 +43,7 @@ impl MemoryPresence {
     /// Plain counters with no invariant a panic could break half-way, so a
     /// poisoned lock is still safe to use.
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.counts)
     }
 }
 

@@ -34,6 +34,7 @@ use pulse_core::analytics::engagement::Counts;
 use pulse_core::model::{Candle, Engagement, Post, Tick};
 
 use super::broker::{Broker, PendingEvent};
+use super::sync::lock;
 
 pub use read::{Restored, RestoredTopic};
 
@@ -252,7 +253,7 @@ impl Storage {
     /// ingest rebuilds its in-memory views from it so they show only what
     /// is on disk. Blocking; call only when the write queue is empty.
     pub fn reload(&self) -> Result<Restored, StorageError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = lock(&self.reader);
         read::restore(&conn, self.history_len).map_err(StorageError::from)
     }
 
@@ -275,7 +276,7 @@ impl Storage {
     /// queue full, the returned commit has already failed.
     pub fn submit(&self, batch: WriteBatch) -> Commit {
         let (ack, commit) = oneshot::channel();
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let requests = lock(&self.requests);
         match requests.as_ref() {
             Some(_) if !self.reserve_slot() => {
                 self.dropped.fetch_add(1, Ordering::AcqRel);
@@ -304,11 +305,7 @@ impl Storage {
 
     /// Writes what is queued, checkpoints the WAL and stops the writer.
     pub async fn shutdown(&self) -> Result<(), StorageError> {
-        let sender = self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let sender = lock(&self.requests).take();
         if let Some(sender) = sender {
             let (ack, done) = oneshot::channel();
             if sender.send(Request::Shutdown(ack)).is_ok() {
@@ -316,7 +313,7 @@ impl Storage {
                     .map_err(|_| StorageError::Unavailable("the writer stopped".into()))??;
             }
         }
-        let thread = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = lock(&self.writer).take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -330,7 +327,7 @@ impl Storage {
     ) -> Result<T, StorageError> {
         let storage = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let conn = storage.reader.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = lock(&storage.reader);
             query(&conn).map_err(StorageError::from)
         })
         .await

@@ -107,16 +107,39 @@ pub async fn http_with_head(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, Value) {
+    let lines: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let (head, body) = exchange(addr, method, path, &lines, body).await;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = String::from_utf8_lossy(&body);
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body.into_owned()));
+    (status, head, json)
+}
+
+/// The one raw HTTP/1.1 client of the tests: sends `method path` with
+/// `header_lines` (each `Name: value\r\n`) and `body` over a fresh
+/// connection, then reads until the server closes it (at most 10 s). Returns
+/// the response head, lower-cased, and the body bytes as sent (chunked or
+/// compressed bodies stay so).
+pub async fn exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    header_lines: &str,
+    body: &[u8],
+) -> (String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{header_lines}\r\n",
         body.len()
     );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
     stream
         .write_all(request.as_bytes())
         .await
@@ -125,15 +148,13 @@ pub async fn http_with_head(
     let _ = stream.write_all(body).await;
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-    (status, head.to_lowercase(), json)
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    (head, body)
 }
 
 /// POSTs `body` as JSON.
@@ -165,31 +186,12 @@ pub async fn metric(server: &RunningServer, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{page}"))
 }
 
-/// Raw GET: the response head (lower-cased) and the body bytes.
+/// Raw GET with `extra` header lines: the response head (lower-cased) and
+/// the body bytes.
 pub async fn get_raw(server: &RunningServer, path: &str, extra: &str) -> (String, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.addr())
-        .await
-        .expect("connects");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\r\n",
-        server.addr()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request written");
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .expect("response read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    (head, response[split + 4..].to_vec())
+    let (head, body) = exchange(server.addr(), "GET", path, extra, b"").await;
+    assert!(head.starts_with("http/1.1 "), "a response head: {head}");
+    (head, body)
 }
 
 /// Undoes HTTP/1.1 chunked transfer encoding.
