@@ -393,20 +393,12 @@ pub struct Snapshot {
 /// subscribing with them can only see an event twice, never miss one
 /// (clients drop offsets they already have).
 pub fn snapshot(state: &AppState) -> Snapshot {
-    let mut positions = BTreeMap::new();
-    let mut topics = vec![
-        Topic::Ticks,
-        Topic::Posts,
-        Topic::Sentiment,
-        Topic::Engagement,
-        Topic::Presence,
-    ];
     let symbols = state.ingest.symbols();
-    topics.extend(symbols.iter().map(|s| Topic::SymbolTicks(s.clone())));
-    topics.extend(symbols.iter().map(|s| Topic::Candles(s.clone())));
-    for topic in topics {
-        positions.insert(topic.to_string(), state.broker.position(&topic));
-    }
+    let per_symbol = symbols
+        .iter()
+        .flat_map(|s| [Topic::SymbolTicks(s.clone()), Topic::Candles(s.clone())]);
+    // The same rule as the page's snapshot (positions before data).
+    let positions = crate::backend::positions(state, Topic::GLOBAL.into_iter().chain(per_symbol));
     let now = now_ms();
     let (sentiment, sentiment_by_symbol) = state.ingest.sentiment();
     Snapshot {
