@@ -3,14 +3,16 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::engagement::{Counts, RateBucket};
 use crate::charts::{engagement_chart_svg, ENGAGEMENT_CHART_SIZE};
 use crate::feed::FeedState;
 use crate::panel::PanelHead;
-use pulse_core::model::{EngagementKind, TimestampMs};
-use pulse_core::protocol::EngagementEvent;
+use pulse_core::analytics::engagement::TEN_SECONDS_MS;
+use pulse_core::model::{Counts, TimestampMs};
+use pulse_core::protocol::{EngagementEvent, RateBucket};
+use pulse_core::time::bucket_start;
 
-pub const BUCKET_MS: TimestampMs = 10_000;
+/// The server's 10 s engagement buckets, so live counts line up with its rates.
+pub const BUCKET_MS: TimestampMs = TEN_SECONDS_MS;
 /// Buckets shown: ten minutes.
 pub const BUCKETS: usize = 60;
 /// Top posts tracked and shown.
@@ -42,10 +44,6 @@ pub struct EngagementState {
     pub top: Vec<TopEntry>,
 }
 
-fn bucket_start(ts: TimestampMs) -> TimestampMs {
-    ts.div_euclid(BUCKET_MS) * BUCKET_MS
-}
-
 impl EngagementState {
     pub fn new(mut buckets: Vec<RateBucket>, top: Vec<TopEntry>) -> Self {
         let excess = buckets.len().saturating_sub(BUCKETS);
@@ -57,7 +55,9 @@ impl EngagementState {
 
     /// Scrolls the window so its newest bucket contains `now`.
     pub fn advance(&mut self, now: TimestampMs) {
-        let target = bucket_start(now);
+        let Some(target) = bucket_start(now, BUCKET_MS) else {
+            return;
+        };
         let mut next = match self.buckets.last() {
             Some(last) if last.start >= target => return,
             Some(last) => last.start + BUCKET_MS,
@@ -66,12 +66,7 @@ impl EngagementState {
         // A long gap needs at most BUCKETS empty buckets.
         next = next.max(target - (BUCKETS as i64 - 1) * BUCKET_MS);
         while next <= target {
-            self.buckets.push(RateBucket {
-                start: next,
-                likes: 0,
-                shares: 0,
-                comments: 0,
-            });
+            self.buckets.push(RateBucket::new(next, Counts::default()));
             next += BUCKET_MS;
         }
         let excess = self.buckets.len().saturating_sub(BUCKETS);
@@ -80,15 +75,10 @@ impl EngagementState {
 
     pub fn apply(&mut self, event: &EngagementEvent, feed: &FeedState) {
         self.advance(event.ts);
-        let start = bucket_start(event.ts);
-        if let Ok(index) = self.buckets.binary_search_by_key(&start, |b| b.start) {
-            let bucket = &mut self.buckets[index];
-            let slot = match event.kind {
-                EngagementKind::Like => &mut bucket.likes,
-                EngagementKind::Share => &mut bucket.shares,
-                EngagementKind::Comment => &mut bucket.comments,
-            };
-            *slot += event.delta;
+        if let Some(start) = bucket_start(event.ts, BUCKET_MS) {
+            if let Ok(index) = self.buckets.binary_search_by_key(&start, |b| b.start) {
+                self.buckets[index].add(event.kind, event.delta);
+            }
         }
         let entry = match self.top.iter_mut().position(|t| t.post_id == event.post_id) {
             Some(index) => &mut self.top[index],
@@ -107,12 +97,7 @@ impl EngagementState {
                 self.top.last_mut().expect("just pushed")
             }
         };
-        let slot = match event.kind {
-            EngagementKind::Like => &mut entry.window.likes,
-            EngagementKind::Share => &mut entry.window.shares,
-            EngagementKind::Comment => &mut entry.window.comments,
-        };
-        *slot += event.delta;
+        entry.window.add(event.kind, event.delta);
         entry.totals = event.totals;
         self.rank();
     }
@@ -192,6 +177,7 @@ pub fn EngagementPanel(engagement: RwSignal<EngagementState>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pulse_core::model::EngagementKind;
 
     fn event(post_id: u64, kind: EngagementKind, ts: TimestampMs) -> EngagementEvent {
         EngagementEvent {

@@ -118,6 +118,9 @@ impl LiveSession {
             ServerMessage::Batch { events } => {
                 events.into_iter().filter_map(|e| self.accept(e)).collect()
             }
+            // Market data was thinned for a slow connection: the newest event
+            // per symbol follows in order, so there is nothing to resume.
+            ServerMessage::Conflated { .. } => Vec::new(),
             _ => Vec::new(),
         }
     }
@@ -219,7 +222,7 @@ mod browser {
                             };
                             let message = match serde_json::from_str::<ServerMessage>(&text) {
                                 Ok(message) => message,
-                                // Frames this client does not know (e.g. `conflated`) are fine to skip.
+                                // Frames this client does not know are fine to skip.
                                 Err(_) => continue,
                             };
                             if let ServerMessage::Error { code, message, .. } = &message {
@@ -356,6 +359,19 @@ mod tests {
             panic!("not a subscribe");
         };
         assert_eq!(since["ticks:A"].offset, 13);
+    }
+
+    #[test]
+    fn a_conflated_notice_changes_nothing() {
+        let mut session = LiveSession::new(vec![Subscription {
+            topic: "ticks".into(),
+            since: position("e", 10),
+        }]);
+        let notice: ServerMessage =
+            serde_json::from_str(r#"{"op":"conflated","skipped":3,"topic":"ticks"}"#).unwrap();
+        assert!(session.handle(notice).is_empty());
+        let events = session.handle(ServerMessage::Event(event("ticks", 14)));
+        assert_eq!(events, [LiveEvent::Event(event("ticks", 14))]);
     }
 
     #[test]

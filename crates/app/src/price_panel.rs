@@ -3,13 +3,13 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::market::{sma, CandleUpdate};
 use crate::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
 use crate::rpc_error::RpcError;
 use crate::sentiment_panel::SymbolSentiment;
 use crate::{format::signed, watchlist::Watchlist};
+use pulse_core::analytics::market::sma;
 use pulse_core::model::{Candle, CandleInterval};
-use pulse_core::protocol::StreamPosition;
+use pulse_core::protocol::{CandleUpdate, StreamPosition};
 
 /// Candles kept per interval; older ones scroll out.
 pub const CANDLE_WINDOW: usize = 120;
@@ -75,17 +75,14 @@ pub fn upsert_candle(series: &mut Vec<Candle>, candle: Candle, cap: usize) -> bo
 }
 
 pub fn interval_param(interval: CandleInterval) -> &'static str {
-    match interval {
-        CandleInterval::OneSecond => "1s",
-        CandleInterval::OneMinute => "1m",
-    }
+    interval.as_str()
 }
 
+/// The `interval` URL parameter; missing or unknown values mean 1 s.
 pub fn parse_interval(param: Option<&str>) -> CandleInterval {
-    match param {
-        Some("1m") => CandleInterval::OneMinute,
-        _ => CandleInterval::OneSecond,
-    }
+    param
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(CandleInterval::OneSecond)
 }
 
 /// Reloads the selected symbol's panels (on selection or after lost history).

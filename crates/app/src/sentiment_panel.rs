@@ -4,16 +4,16 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::sentiment_window::{SentimentStats, SentimentWindow};
 use crate::charts::{sentiment_chart_svg, SENTIMENT_CHART_SIZE};
 use crate::panel::PanelHead;
+use pulse_core::analytics::sentiment_window::{SentimentWindow, SENTIMENT_WINDOW};
 use pulse_core::model::{Post, SentimentLabel, TimestampMs};
-use pulse_core::protocol::SentimentUpdate;
+use pulse_core::protocol::{SentimentStats, SentimentUpdate};
 
 /// Points kept per series.
 pub const SENTIMENT_POINTS: usize = 120;
-/// Posts in the rolling window (the server's window size).
-pub const ROLLING_POSTS: usize = 200;
+/// Posts in the rolling window: the server's window size.
+pub const ROLLING_POSTS: usize = SENTIMENT_WINDOW;
 
 /// A rolling mean over time with the current aggregate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

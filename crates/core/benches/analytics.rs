@@ -74,12 +74,7 @@ fn events(n: usize) -> Vec<Engagement> {
 fn engagement_engine() -> EngagementEngine {
     let mut engine = EngagementEngine::new(EngagementConfig::default());
     for id in 0..1_000u64 {
-        let symbols = [
-            SYMBOLS[id as usize % SYMBOLS.len()].to_string(),
-            SYMBOLS[(id as usize + 3) % SYMBOLS.len()].to_string(),
-        ];
-        let compound = (id % 21) as f64 / 10.0 - 1.0;
-        engine.register_post(id, T0, &symbols, compound);
+        engine.register_post(id);
     }
     engine
 }
@@ -140,9 +135,6 @@ fn engagement(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("top_posts_15m", |b| {
         b.iter(|| black_box(engine.top_posts(now, 15 * 60_000, 10)))
-    });
-    group.bench_function("symbol_attention_15m", |b| {
-        b.iter(|| black_box(engine.symbol_attention(now, 15 * 60_000)))
     });
     group.bench_function("rates", |b| b.iter(|| black_box(engine.rates(now))));
     group.finish();

@@ -4,6 +4,9 @@
 //! WebSocket publish, server functions, the simulator, replay) applies the
 //! same rules.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
 /// Unix time in milliseconds.
@@ -53,12 +56,30 @@ impl SentimentLabel {
         }
     }
 
+    /// The name it has on the wire and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Positive => "positive",
             Self::Neutral => "neutral",
             Self::Negative => "negative",
         }
+    }
+}
+
+/// A sentiment label name that is not `positive`, `neutral` or `negative`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("sentiment label must be positive, neutral or negative, got '{0}'")]
+pub struct UnknownLabel(pub String);
+
+impl FromStr for SentimentLabel {
+    type Err = UnknownLabel;
+
+    /// The inverse of [`SentimentLabel::as_str`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Positive, Self::Neutral, Self::Negative]
+            .into_iter()
+            .find(|label| label.as_str() == s)
+            .ok_or_else(|| UnknownLabel(s.to_owned()))
     }
 }
 
@@ -121,6 +142,80 @@ impl EngagementKind {
             Self::Comment => "comment",
         }
     }
+
+    /// Score weight of one engagement of this kind: a comment costs the user
+    /// more effort than a like, and a share pushes the post to a new audience.
+    pub fn weight(self) -> i64 {
+        match self {
+            Self::Like => 1,
+            Self::Comment => 2,
+            Self::Share => 3,
+        }
+    }
+}
+
+/// Likes, shares and comments: a post's totals, or net changes in a time
+/// bucket or window. A domain type rather than a payload: storage keeps it
+/// per post, the engines add to it and several payloads carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub likes: i64,
+    pub shares: i64,
+    pub comments: i64,
+}
+
+impl Counts {
+    pub fn get(&self, kind: EngagementKind) -> i64 {
+        match kind {
+            EngagementKind::Like => self.likes,
+            EngagementKind::Share => self.shares,
+            EngagementKind::Comment => self.comments,
+        }
+    }
+
+    /// The count of `kind`: the one place a kind maps to its field.
+    pub(crate) fn slot(&mut self, kind: EngagementKind) -> &mut i64 {
+        match kind {
+            EngagementKind::Like => &mut self.likes,
+            EngagementKind::Share => &mut self.shares,
+            EngagementKind::Comment => &mut self.comments,
+        }
+    }
+
+    /// Adds `delta` (negative for an unlike) to the count of `kind`, saturating.
+    pub fn add(&mut self, kind: EngagementKind, delta: i64) {
+        let slot = self.slot(kind);
+        *slot = slot.saturating_add(delta);
+    }
+
+    /// Adds every count of `other`, saturating.
+    pub(crate) fn add_all(&mut self, other: &Counts) {
+        self.likes = self.likes.saturating_add(other.likes);
+        self.shares = self.shares.saturating_add(other.shares);
+        self.comments = self.comments.saturating_add(other.comments);
+    }
+
+    /// `likes × 1 + comments × 2 + shares × 3` (see [`EngagementKind::weight`]).
+    pub fn score(&self) -> i64 {
+        [
+            EngagementKind::Like,
+            EngagementKind::Comment,
+            EngagementKind::Share,
+        ]
+        .into_iter()
+        .fold(0i64, |score, kind| {
+            score.saturating_add(self.get(kind).saturating_mul(kind.weight()))
+        })
+    }
+
+    /// Every count at least 0.
+    pub(crate) fn clamped(self) -> Self {
+        Self {
+            likes: self.likes.max(0),
+            shares: self.shares.max(0),
+            comments: self.comments.max(0),
+        }
+    }
 }
 
 /// A change to a post's engagement counters (delta may be negative: an unlike).
@@ -141,11 +236,45 @@ pub enum CandleInterval {
 }
 
 impl CandleInterval {
+    /// Both intervals, finest first.
+    pub const ALL: [CandleInterval; 2] = [Self::OneSecond, Self::OneMinute];
+
     pub fn millis(self) -> TimestampMs {
         match self {
             Self::OneSecond => 1_000,
             Self::OneMinute => 60_000,
         }
+    }
+
+    /// The name it has on the wire, in URLs and in storage (`1s`, `1m`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneSecond => "1s",
+            Self::OneMinute => "1m",
+        }
+    }
+}
+
+impl fmt::Display for CandleInterval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An interval name that is not `1s` or `1m`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("interval must be 1s or 1m, got '{0}'")]
+pub struct UnknownInterval(pub String);
+
+impl FromStr for CandleInterval {
+    type Err = UnknownInterval;
+
+    /// The inverse of [`CandleInterval::as_str`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|interval| interval.as_str() == s)
+            .ok_or_else(|| UnknownInterval(s.to_owned()))
     }
 }
 
@@ -414,6 +543,56 @@ mod tests {
         assert!(e(-1).validate(NOW).is_ok());
         assert_eq!(e(0).validate(NOW).unwrap_err().field, "delta");
         assert_eq!(e(i64::MIN).validate(NOW).unwrap_err().field, "delta");
+    }
+
+    #[test]
+    fn interval_and_label_names_match_serde_and_parse_back() {
+        for interval in CandleInterval::ALL {
+            assert_eq!(serde_json::to_value(interval).unwrap(), interval.as_str());
+            assert_eq!(interval.as_str().parse(), Ok(interval));
+            assert_eq!(interval.to_string(), interval.as_str());
+        }
+        assert_eq!(
+            "5h".parse::<CandleInterval>().unwrap_err().to_string(),
+            "interval must be 1s or 1m, got '5h'"
+        );
+        for label in [
+            SentimentLabel::Positive,
+            SentimentLabel::Neutral,
+            SentimentLabel::Negative,
+        ] {
+            assert_eq!(serde_json::to_value(label).unwrap(), label.as_str());
+            assert_eq!(label.as_str().parse(), Ok(label));
+        }
+        assert!("Positive".parse::<SentimentLabel>().is_err());
+    }
+
+    #[test]
+    fn counts_add_by_kind_and_score_by_weight() {
+        let mut counts = Counts::default();
+        counts.add(EngagementKind::Like, 4);
+        counts.add(EngagementKind::Comment, 2);
+        counts.add(EngagementKind::Share, 1);
+        counts.add(EngagementKind::Like, -1);
+        assert_eq!(
+            counts,
+            Counts {
+                likes: 3,
+                shares: 1,
+                comments: 2
+            }
+        );
+        assert_eq!(counts.get(EngagementKind::Comment), 2);
+        // 3·1 + 2·2 + 1·3 = 10.
+        assert_eq!(counts.score(), 10);
+        counts.add(EngagementKind::Share, i64::MAX);
+        assert_eq!(counts.shares, i64::MAX, "saturates");
+        assert_eq!(counts.score(), i64::MAX);
+        let negative = Counts {
+            likes: -2,
+            ..Counts::default()
+        };
+        assert_eq!(negative.clamped(), Counts::default());
     }
 
     #[test]

@@ -19,13 +19,11 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::engagement::{Rates, TopPost};
-use pulse_core::analytics::market::SymbolSummary;
 use pulse_core::analytics::sentiment::SentimentAnalyzer;
-use pulse_core::analytics::sentiment_window::SentimentStats;
 use pulse_core::model::{
     Candle, CandleInterval, Engagement, NewPost, Sentiment, Tick, MAX_POST_CHARS,
 };
+use pulse_core::protocol::payload::{Rates, SentimentStats, SymbolSummary, TopPost};
 use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 
 use super::auth::{bearer_token, may_ingest};
@@ -465,15 +463,14 @@ pub async fn get_candles(
 ) -> Result<Json<Vec<Candle>>, ApiError> {
     pulse_core::model::validate_symbol(&symbol)
         .map_err(|e| ApiError::bad_request(format!("symbol {}", e.message)))?;
-    let interval = match query.interval.as_deref().unwrap_or("1m") {
-        "1s" => CandleInterval::OneSecond,
-        "1m" => CandleInterval::OneMinute,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "interval must be 1s or 1m, got '{other}'"
-            )))
-        }
-    };
+    let interval: CandleInterval = query
+        .interval
+        .as_deref()
+        .unwrap_or(CandleInterval::OneMinute.as_str())
+        .parse()
+        .map_err(|error: pulse_core::model::UnknownInterval| {
+            ApiError::bad_request(error.to_string())
+        })?;
     let bound = |name: &str, raw: Option<&str>| -> Result<Option<i64>, ApiError> {
         raw.map(|r| {
             r.parse::<i64>().map_err(|_| {

@@ -28,8 +28,8 @@ use super::sync::lock;
 pub const RECENT_TICKS_PER_SYMBOL: usize = 600;
 /// Posts kept in memory for the feed.
 pub const RECENT_POSTS: usize = 200;
-/// Posts in each rolling sentiment window.
-pub const SENTIMENT_WINDOW: usize = 200;
+/// Posts in each rolling sentiment window (the dashboard uses the same size).
+pub use pulse_core::analytics::sentiment_window::SENTIMENT_WINDOW;
 /// Window of "top posts" (15 minutes).
 pub const TOP_POSTS_WINDOW_MS: TimestampMs = 15 * 60 * 1000;
 
@@ -203,13 +203,7 @@ impl Ingest {
         }
         let feed_from = restored.posts.len().saturating_sub(RECENT_POSTS);
         for (index, (post, totals)) in restored.posts.into_iter().enumerate() {
-            state.engagement.register_post_with_totals(
-                post.id,
-                post.ts,
-                &post.symbols,
-                post.sentiment.compound,
-                totals,
-            );
+            state.engagement.register_post_with_totals(post.id, totals);
             if index >= feed_from {
                 let s = post.sentiment;
                 state.overall_sentiment.push(post.ts, s.compound, s.label);

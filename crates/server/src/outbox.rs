@@ -4,20 +4,18 @@
 //! waiting on the socket; a separate writer task drains it. When the queue
 //! goes over its budget (frames or bytes), queued market data is conflated to
 //! the latest event per symbol; if that is not enough the connection is
-//! closed with [`SLOW_CONSUMER_CLOSE`]. One slow client therefore costs
+//! closed with [`CloseCode::SlowConsumer`]. One slow client therefore costs
 //! nobody else anything.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
+use pulse_core::protocol::{CloseCode, ServerMessage};
 use tokio::sync::Notify;
 
 use super::fanout::{Event, Frame};
 use super::sync::lock;
-
-/// Close code for a consumer that stays over its queue budget.
-pub const SLOW_CONSUMER_CLOSE: u16 = 4008;
 
 #[derive(Clone, Copy, Debug)]
 pub struct OutboxLimits {
@@ -47,7 +45,7 @@ impl Outgoing {
 /// What the writer should do once the queue is drained.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseReason {
-    pub code: u16,
+    pub code: CloseCode,
     pub reason: String,
 }
 
@@ -129,7 +127,7 @@ impl Outbox {
                 state.queue.clear();
                 state.bytes = 0;
                 state.close = Some(CloseReason {
-                    code: SLOW_CONSUMER_CLOSE,
+                    code: CloseCode::SlowConsumer,
                     reason: "slow consumer: outgoing queue over budget".into(),
                 });
                 drop(state);
@@ -166,7 +164,7 @@ impl Outbox {
     }
 
     /// Asks the writer to close the connection after what is queued.
-    pub fn close(&self, code: u16, reason: impl Into<String>) {
+    pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
         let mut state = self.state();
         if state.close.is_none() {
             state.close = Some(CloseReason {
@@ -238,9 +236,14 @@ fn conflate(state: &mut State) -> usize {
         let skipped = total - survivors.len();
         skipped_total += skipped;
         if skipped > 0 {
-            let notice =
-                serde_json::json!({"op": "conflated", "topic": &*topic, "skipped": skipped});
-            kept.push(Outgoing::Own(Utf8Bytes::from(notice.to_string())));
+            let notice = ServerMessage::Conflated {
+                skipped: skipped as u64,
+                topic: topic.to_string(),
+            };
+            match serde_json::to_string(&notice) {
+                Ok(text) => kept.push(Outgoing::Own(Utf8Bytes::from(text))),
+                Err(error) => tracing::error!(%error, "could not encode a conflated notice"),
+            }
         }
         kept.push(Outgoing::Own(Utf8Bytes::from(Frame::encode(&survivors))));
     }
@@ -348,7 +351,7 @@ mod tests {
         assert_eq!(outcome, PushOutcome::Closing { skipped: 0 });
         assert_eq!(outbox.push_frame(post_frame(99, 1)), PushOutcome::Closed);
         let (_, close) = outbox.next_batch().await;
-        assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);
+        assert_eq!(close.unwrap().code, CloseCode::SlowConsumer);
     }
 
     #[tokio::test]
@@ -366,7 +369,7 @@ mod tests {
             PushOutcome::Closing { skipped: 0 }
         );
         let (_, close) = outbox.next_batch().await;
-        assert_eq!(close.unwrap().code, SLOW_CONSUMER_CLOSE);
+        assert_eq!(close.unwrap().code, CloseCode::SlowConsumer);
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use tokio_stream::StreamMap;
 use pulse_core::analytics::sentiment::SentimentAnalyzer;
 use pulse_core::model::{Engagement, NewPost, Tick};
 use pulse_core::protocol::{
-    ClientMessage, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_ANALYZE_CHARS,
+    ClientMessage, CloseCode, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_ANALYZE_CHARS,
     MAX_CLIENT_FRAME_BYTES,
 };
 
@@ -35,8 +35,6 @@ use super::ingest::IngestError;
 use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
 use super::state::AppState;
 
-/// Close code for a client that keeps sending malformed frames.
-const POLICY_VIOLATION: u16 = 1008;
 /// Malformed frames tolerated per connection before it is closed. Rejected
 /// records (a publish whose data fails validation) never count: a producer
 /// replaying a file with many bad lines must hear about every one.
@@ -213,19 +211,19 @@ impl Connection {
                     self.throttle.resume();
                 }
                 Ok(()) = drop_hook.changed() => {
-                    self.outbox.close(1012, "connections dropped by the test hook");
+                    self.outbox.close(CloseCode::Restart, "connections dropped by the test hook");
                     break;
                 }
                 () = stopped(&mut shutdown) => {
                     // Every publish read so far is answered before the close.
                     self.finish_in_flight().await;
-                    self.outbox.close(1001, "server shutting down");
+                    self.outbox.close(CloseCode::GoingAway, "server shutting down");
                     break;
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > heartbeat_every * 2 {
                         metrics.dead_peer_disconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        self.outbox.close(1001, "heartbeat timeout");
+                        self.outbox.close(CloseCode::GoingAway, "heartbeat timeout");
                         break;
                     }
                     self.outbox.push_own(Outgoing::Ping);
@@ -242,7 +240,7 @@ impl Connection {
         // Let the writer flush what is queued (and the close frame), but not
         // forever: one still blocked after the grace is aborted, not detached
         // (a detached writer would keep the socket open).
-        self.outbox.close(1000, "bye");
+        self.outbox.close(CloseCode::Normal, "bye");
         let mut writer = writer;
         if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer)
             .await
@@ -298,7 +296,7 @@ impl Connection {
             self.protocol_errors += 1;
             if self.protocol_errors >= MAX_PROTOCOL_ERRORS {
                 self.outbox
-                    .close(POLICY_VIOLATION, "too many malformed frames");
+                    .close(CloseCode::PolicyViolation, "too many malformed frames");
             }
         }
     }
@@ -724,12 +722,12 @@ fn name_some(what: &str, names: &[String]) -> String {
 /// The close a read error deserves (RFC 6455 §7.4.1): 1007 for text that is
 /// not UTF-8, 1009 for a frame over the size limit, 1002 for other protocol
 /// violations; `None` when the connection is simply gone.
-fn close_for_read_error(error: axum::Error) -> Option<(u16, &'static str)> {
+fn close_for_read_error(error: axum::Error) -> Option<(CloseCode, &'static str)> {
     use tokio_tungstenite::tungstenite::Error as WsError;
     match *error.into_inner().downcast::<WsError>().ok()? {
-        WsError::Utf8(_) => Some((1007, "text frame is not valid UTF-8")),
-        WsError::Capacity(_) => Some((1009, "frame too large")),
-        WsError::Protocol(_) => Some((1002, "WebSocket protocol violation")),
+        WsError::Utf8(_) => Some((CloseCode::InvalidData, "text frame is not valid UTF-8")),
+        WsError::Capacity(_) => Some((CloseCode::TooBig, "frame too large")),
+        WsError::Protocol(_) => Some((CloseCode::ProtocolError, "WebSocket protocol violation")),
         _ => None,
     }
 }
@@ -861,7 +859,7 @@ async fn write_loop(
         }
         if let Some(close) = close {
             let frame = CloseFrame {
-                code: close.code,
+                code: close.code.code(),
                 reason: Utf8Bytes::from(close.reason),
             };
             let _ = sink.send(Message::Close(Some(frame))).await;

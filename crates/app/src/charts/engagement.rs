@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use pulse_core::analytics::engagement::RateBucket;
+use pulse_core::protocol::RateBucket;
 
 use super::style::{house_mesh, label_font, COMMENTS, LIKES, SHARES};
 use super::{bar_axis, plottable_time, render_svg, time_axis, time_labels};

@@ -10,9 +10,8 @@ use crate::feed::FeedState;
 use crate::price_panel::PriceState;
 use crate::sentiment_panel::SentimentState;
 use crate::watchlist::Watchlist;
-use pulse_core::analytics::market::CandleUpdate;
 use pulse_core::model::{Presence, Tick};
-use pulse_core::protocol::{EngagementEvent, EventFrame, FeedPost, SentimentUpdate};
+use pulse_core::protocol::{CandleUpdate, EngagementEvent, EventFrame, FeedPost, SentimentUpdate};
 
 /// A live event, decoded for its panel.
 #[derive(Clone, Debug, PartialEq)]

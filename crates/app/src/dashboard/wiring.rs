@@ -13,8 +13,7 @@ use leptos::task::spawn_local;
 use super::{decode, load_dashboard, Panels, Routed};
 use crate::live::{connect, ConnectionStatus, FrameCoalescer, LiveEvent, Subscription};
 use crate::price_panel::load_symbol;
-use pulse_core::analytics::market::CandleUpdate;
-use pulse_core::protocol::{EventFrame, StreamPosition};
+use pulse_core::protocol::{CandleUpdate, EventFrame, StreamPosition};
 
 /// Candle events of every symbol, so a newly selected symbol's load can be caught up.
 const CANDLE_REPLAY: usize = 512;

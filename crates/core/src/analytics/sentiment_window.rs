@@ -2,24 +2,18 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{SentimentLabel, TimestampMs};
 
-/// Aggregate of the posts in a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SentimentStats {
-    pub posts: u64,
-    /// Mean compound score; 0 when there are no posts.
-    pub mean_compound: f64,
-    pub positive: u64,
-    pub neutral: u64,
-    pub negative: u64,
-}
+/// The aggregate a window reports, a wire payload defined in the protocol.
+pub use crate::protocol::payload::SentimentStats;
+
+/// Posts in each rolling window the server publishes on `sentiment`; the
+/// dashboard's own window over the feed uses the same size.
+pub const SENTIMENT_WINDOW: usize = 200;
 
 /// The last `capacity` posts' scores, with running sums so every update and
 /// read is O(1).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SentimentWindow {
     capacity: usize,
     samples: VecDeque<(TimestampMs, f64, SentimentLabel)>,

@@ -7,11 +7,8 @@ use rusqlite::{params, Connection, Row};
 
 use crate::fanout::Event;
 use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
-use pulse_core::analytics::engagement::Counts;
-use pulse_core::model::{Candle, CandleInterval, Post, Sentiment, SentimentLabel, Tick};
+use pulse_core::model::{Candle, CandleInterval, Counts, Post, Sentiment, SentimentLabel, Tick};
 use pulse_core::protocol::Topic;
-
-use super::writer::interval_name;
 
 /// Posts reloaded into the engagement engine (it forgets older ones anyway).
 const ENGAGEMENT_POSTS: usize = 10_000;
@@ -46,11 +43,10 @@ impl Restored {
 }
 
 fn post_from_row(row: &Row<'_>) -> Result<(Post, Counts), rusqlite::Error> {
-    let label = match row.get::<_, String>(8)?.as_str() {
-        "positive" => SentimentLabel::Positive,
-        "negative" => SentimentLabel::Negative,
-        _ => SentimentLabel::Neutral,
-    };
+    let label = row
+        .get::<_, String>(8)?
+        .parse()
+        .unwrap_or(SentimentLabel::Neutral);
     let symbols: String = row.get(9)?;
     let post = Post {
         id: row.get::<_, i64>(0)? as u64,
@@ -78,10 +74,10 @@ const POST_COLUMNS: &str =
     "id, author, text, ts, compound, pos, neu, neg, label, symbols, likes, shares, comments";
 
 fn candle_from_row(row: &Row<'_>) -> Result<Candle, rusqlite::Error> {
-    let interval = match row.get::<_, String>(1)?.as_str() {
-        "1s" => CandleInterval::OneSecond,
-        _ => CandleInterval::OneMinute,
-    };
+    let interval = row
+        .get::<_, String>(1)?
+        .parse()
+        .unwrap_or(CandleInterval::OneMinute);
     Ok(Candle {
         symbol: row.get(0)?,
         interval,
@@ -221,7 +217,7 @@ pub(super) fn candles(
         .query_map(
             params![
                 symbol,
-                interval_name(interval),
+                interval.as_str(),
                 from.unwrap_or(i64::MIN),
                 to.unwrap_or(i64::MAX),
                 limit as i64

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 
-use pulse_core::analytics::engagement::Counts;
-use pulse_core::model::{Candle, CandleInterval};
+use pulse_core::model::{Candle, CandleInterval, Counts};
 
 use super::{Request, Retention, StorageError, WriteBatch};
 use crate::broker::Broker;
@@ -50,13 +49,6 @@ pub(super) struct Writer {
     failures: u32,
     /// When to probe the database again, while unhealthy.
     next_probe: Option<Instant>,
-}
-
-pub(super) fn interval_name(interval: CandleInterval) -> &'static str {
-    match interval {
-        CandleInterval::OneSecond => "1s",
-        CandleInterval::OneMinute => "1m",
-    }
 }
 
 /// Busy and locked clear up by themselves (another connection holds the
@@ -376,7 +368,7 @@ pub(super) fn write_batches<'a>(
     for c in candles.into_values() {
         upsert_candle.execute(params![
             c.symbol,
-            interval_name(c.interval),
+            c.interval.as_str(),
             c.start,
             c.open,
             c.high,

@@ -6,7 +6,7 @@
 //! emphasis, the "but" shift, `!`/`?` amplification, emoji and emoticons and
 //! VADER's idiom special cases. On top of it, [`Extensions`] adds the market
 //! vocabulary and general fixes, each measured on the human-rated data in
-//! `data/sentiment` (see `EXTENSIONS.md`).
+//! `data/sentiment` (figures in `BENCHMARKS.md`, section "Sentiment analyzer").
 //!
 //! The analyzer is pure computation over embedded tables: no I/O, threads or
 //! clocks, so it runs unchanged in the browser (wasm32).
@@ -15,7 +15,6 @@ mod lexicon;
 mod rules;
 mod symbols;
 mod tokenize;
-
 
 #[cfg(test)]
 mod tests;
@@ -36,7 +35,8 @@ pub use symbols::mentioned_symbols;
 /// Switches for everything the analyzer does beyond VADER 3.3.2.
 /// [`Extensions::RECOMMENDED`] is what [`SentimentAnalyzer::new`] uses;
 /// [`Extensions::NONE`] reproduces VADER. Switches that measurably hurt on
-/// the human-rated data stay off in `RECOMMENDED` (see `EXTENSIONS.md`).
+/// the human-rated data stay off in `RECOMMENDED` (see `BENCHMARKS.md`,
+/// "Sentiment analyzer": "Tried and left off").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extensions {
     /// `$CASHTAG`s, `@mention`s and URLs are not words: skip them entirely.
@@ -84,7 +84,7 @@ impl Extensions {
         fix_never_so: false,
         contrast_words: false,
     };
-    /// The measured-good set (see `EXTENSIONS.md`).
+    /// The measured-good set (see `BENCHMARKS.md`, "Sentiment analyzer").
     pub const RECOMMENDED: Extensions = Extensions {
         skip_entities: true,
         html_entities: true,

@@ -457,4 +457,3 @@ fn analyzer_is_shareable() {
         Extensions::RECOMMENDED
     );
 }
-

@@ -4,21 +4,36 @@
 //! (which parses [`ServerMessage`]). Event frames are encoded by the hub once
 //! per event, not through [`ServerMessage`], so every subscriber shares the
 //! same bytes.
+//!
+//! - this module: topics, stream positions and error codes;
+//! - [`client`]: what clients send;
+//! - [`server`]: what the server sends;
+//! - [`payload`]: the `data` of each topic's events and the read models
+//!   clients parse;
+//! - [`close`]: the WebSocket close codes the server uses.
 
-use std::collections::HashMap;
+pub mod client;
+pub mod close;
+pub mod payload;
+pub mod server;
+
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::analytics::engagement::Counts;
-use crate::analytics::sentiment_window::SentimentStats;
-use crate::model::{validate_symbol, EngagementKind, Post, TimestampMs};
+use crate::model::validate_symbol;
 
-/// Largest client frame the server accepts.
-pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+pub use client::{ClientMessage, MAX_ANALYZE_CHARS, MAX_CLIENT_FRAME_BYTES};
+pub use close::CloseCode;
+pub use payload::{
+    CandleUpdate, EngagementEvent, EngagementUpdate, FeedPost, RateBucket, Rates, SentimentStats,
+    SentimentUpdate, SymbolSummary, TopPost,
+};
+pub use server::{EventFrame, ServerMessage};
 
-/// A stream the hub fans out; plays the role of a Django Channels group.
+/// A named stream of events: clients subscribe to topics and the hub fans
+/// each topic's events out to its subscribers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     /// Every tick of every symbol.
@@ -111,33 +126,6 @@ impl Topic {
     }
 }
 
-/// Payload of `posts` events: a post with its current engagement.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FeedPost {
-    #[serde(flatten)]
-    pub post: Post,
-    pub engagement: Counts,
-}
-
-/// Payload of `sentiment` events, sent whenever a post changes a window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SentimentUpdate {
-    /// `"overall"` or a symbol.
-    pub scope: String,
-    pub ts: TimestampMs,
-    pub stats: SentimentStats,
-}
-
-/// Payload of `engagement` events.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngagementEvent {
-    pub post_id: u64,
-    pub kind: EngagementKind,
-    pub delta: i64,
-    pub ts: TimestampMs,
-    pub totals: Counts,
-}
-
 /// Where a client left a topic: the epoch it saw and the last offset it received.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPosition {
@@ -145,101 +133,18 @@ pub struct StreamPosition {
     pub offset: u64,
 }
 
-/// Client → server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ClientMessage {
-    Subscribe {
-        topics: Vec<String>,
-        #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-        since: HashMap<String, StreamPosition>,
-    },
-    Unsubscribe {
-        topics: Vec<String>,
-    },
-    /// With an `id`, success is acknowledged by `published`.
-    Publish {
-        topic: String,
-        data: serde_json::Value,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-    },
-    Ping {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-    },
-    /// Score a text for sentiment; nothing is stored or published.
-    Analyze {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-        text: String,
-    },
-}
-
-/// Longest text `analyze` accepts, in characters.
-pub const MAX_ANALYZE_CHARS: usize = 10_000;
-
-/// One event as it appears inside `event` and `batch` frames.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EventFrame {
-    pub topic: String,
-    pub offset: u64,
-    pub data: serde_json::Value,
-}
-
-/// Server → client, as the browser parses it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum ServerMessage {
-    Subscribed {
-        topic: String,
-        epoch: String,
-        offset: u64,
-        recovered: bool,
-    },
-    Unsubscribed {
-        topic: String,
-    },
-    Event(EventFrame),
-    Batch {
-        events: Vec<EventFrame>,
-    },
-    Pong {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-    },
-    Error {
-        code: ErrorCode,
-        message: String,
-        /// The `id` of the request that failed, when it had one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-    },
-    /// Acknowledges a `publish` that carried an `id`: the data is accepted.
-    Published {
-        id: serde_json::Value,
-        topic: String,
-        offset: u64,
-    },
-    /// Answer to `analyze`.
-    Analysis {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<serde_json::Value>,
-        sentiment: crate::model::Sentiment,
-    },
-}
-
-/// Machine-readable error codes of `error` frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Machine-readable error codes of `error` frames. On the wire each is its
+/// [`ErrorCode::as_str`] name; serde goes through that one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The frame is not valid JSON.
     InvalidJson,
     /// Valid JSON, but not a known message shape (unknown op, missing field).
     InvalidMessage,
     UnknownTopic,
-    /// A frame over [`MAX_CLIENT_FRAME_BYTES`] or a binary frame.
+    /// A text frame over [`MAX_CLIENT_FRAME_BYTES`].
     FrameTooLarge,
+    /// A binary frame: the protocol is JSON text frames only.
     BinaryNotSupported,
     /// `publish` without the ingest token.
     Unauthorized,
@@ -258,6 +163,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for parsing (list a new variant here too).
+    pub const ALL: [ErrorCode; 11] = [
+        Self::InvalidJson,
+        Self::InvalidMessage,
+        Self::UnknownTopic,
+        Self::FrameTooLarge,
+        Self::BinaryNotSupported,
+        Self::Unauthorized,
+        Self::InvalidData,
+        Self::ReadOnlyTopic,
+        Self::TooManySubscriptions,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     /// Errors about the frame itself rather than what it asks for; only
     /// these count towards closing a connection for misbehaving.
     pub fn is_malformed_frame(self) -> bool {
@@ -270,6 +190,7 @@ impl ErrorCode {
         )
     }
 
+    /// The code's name on the wire (and as a metrics label).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidJson => "invalid_json",
@@ -285,6 +206,55 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error code name this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code '{0}'")]
+pub struct UnknownErrorCode(pub String);
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == s)
+            .ok_or_else(|| UnknownErrorCode(s.to_owned()))
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl serde::de::Visitor<'_> for Name {
+            type Value = ErrorCode;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an error code name")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ErrorCode, E> {
+                s.parse()
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(s), &self))
+            }
+        }
+
+        deserializer.deserialize_str(Name)
     }
 }
 
@@ -323,42 +293,48 @@ mod tests {
     }
 
     #[test]
-    fn client_messages_parse_from_documented_frames() {
-        let frame = r#"{"op":"subscribe","topics":["ticks:AAPL","posts"],"since":{"ticks:AAPL":{"epoch":"e1","offset":41}}}"#;
-        let msg: ClientMessage = serde_json::from_str(frame).unwrap();
-        let ClientMessage::Subscribe { topics, since } = msg else {
-            panic!("not a subscribe: {msg:?}");
-        };
-        assert_eq!(topics, ["ticks:AAPL", "posts"]);
-        assert_eq!(since["ticks:AAPL"].offset, 41);
-
-        let msg: ClientMessage = serde_json::from_str(r#"{"op":"ping","id":7}"#).unwrap();
-        assert_eq!(
-            msg,
-            ClientMessage::Ping {
-                id: Some(serde_json::json!(7))
-            }
-        );
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"dance"}"#).is_err());
+    fn global_topics_are_the_ones_without_a_symbol() {
+        for topic in Topic::GLOBAL {
+            assert_eq!(topic.symbol(), None, "{topic}");
+        }
+        assert_eq!(Topic::GLOBAL.len(), 5);
     }
 
     #[test]
-    fn server_messages_parse_event_and_batch_frames() {
-        let frame = r#"{"op":"batch","events":[{"topic":"ticks","offset":1,"data":{"x":1}},{"topic":"ticks","offset":2,"data":{"x":2}}]}"#;
-        let ServerMessage::Batch { events } = serde_json::from_str(frame).unwrap() else {
-            panic!("not a batch");
-        };
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[1].offset, 2);
-        let error = serde_json::to_string(&ServerMessage::Error {
-            code: ErrorCode::UnknownTopic,
-            message: "nope".into(),
-            id: None,
-        })
-        .unwrap();
+    fn error_codes_are_snake_case_names_both_ways() {
+        let names: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|code| {
+                serde_json::to_value(code)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
         assert_eq!(
-            error,
-            r#"{"op":"error","code":"unknown_topic","message":"nope"}"#
+            names,
+            [
+                "invalid_json",
+                "invalid_message",
+                "unknown_topic",
+                "frame_too_large",
+                "binary_not_supported",
+                "unauthorized",
+                "invalid_data",
+                "read_only_topic",
+                "too_many_subscriptions",
+                "unavailable",
+                "internal",
+            ]
         );
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), code);
+            let text = serde_json::to_string(&code).unwrap();
+            assert_eq!(serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
+        }
+        assert!(serde_json::from_str::<ErrorCode>(r#""nope""#).is_err());
+        assert!(serde_json::from_str::<ErrorCode>("7").is_err());
     }
 }

@@ -1,0 +1,36 @@
+//! Time bucketing shared by the engines and the dashboard.
+
+use crate::model::TimestampMs;
+
+/// Start of the bucket of `width` ms that holds `ts`: `ts` rounded down to a
+/// multiple of `width`, so a timestamp on a boundary opens the new bucket and
+/// negative timestamps bucket the same way as positive ones. `None` if
+/// `width` is not positive or the start would underflow `i64`.
+pub fn bucket_start(ts: TimestampMs, width: TimestampMs) -> Option<TimestampMs> {
+    if width <= 0 {
+        return None;
+    }
+    ts.checked_sub(ts.rem_euclid(width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_round_down_including_negative_timestamps() {
+        assert_eq!(bucket_start(1_999, 1_000), Some(1_000));
+        assert_eq!(bucket_start(2_000, 1_000), Some(2_000), "boundary opens");
+        assert_eq!(bucket_start(-1, 10_000), Some(-10_000));
+        assert_eq!(bucket_start(0, 60_000), Some(0));
+    }
+
+    #[test]
+    fn degenerate_inputs_give_none_instead_of_panicking() {
+        assert_eq!(bucket_start(i64::MIN, 1_000), None);
+        assert_eq!(bucket_start(i64::MIN + 1, 1_000), None);
+        assert_eq!(bucket_start(i64::MAX, 1_000), Some(i64::MAX - 807));
+        assert_eq!(bucket_start(5, 0), None);
+        assert_eq!(bucket_start(5, -10), None);
+    }
+}
