@@ -1,27 +1,30 @@
 //! The single path every piece of data takes into Pulse: validate, score,
-//! update the analytics, publish on the hub. HTTP, WebSocket `publish`, server
-//! functions and the simulator all call this, so they cannot drift apart.
+//! update the analytics, store, publish through the broker. HTTP, WebSocket
+//! `publish`, server functions and the simulator all call this, so they
+//! cannot drift apart. The read model it keeps is in [`views`], the
+//! rebuild from storage in [`restore`].
 //!
 //! Batches are all-or-nothing: every item is validated before any is
 //! applied, so a rejected batch leaves no trace.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+mod restore;
+mod views;
+
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use pulse_core::analytics::engagement::{
-    Counts, EngagementConfig, EngagementEngine, EngagementError, EngagementUpdate, Rates, TopPost,
-};
-use pulse_core::analytics::market::{IgnoreReason, MarketConfig, MarketEngine, SymbolSummary};
+use pulse_core::analytics::engagement::{Counts, EngagementError, EngagementUpdate};
+use pulse_core::analytics::market::{IgnoreReason, MarketConfig};
 use pulse_core::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
-use pulse_core::analytics::sentiment_window::{SentimentStats, SentimentWindow};
-use pulse_core::model::{
-    Candle, CandleInterval, Engagement, NewPost, Post, Tick, TimestampMs, ValidationError,
-};
-use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, StreamPosition, Topic};
+use pulse_core::analytics::sentiment_window::SentimentWindow;
+use pulse_core::model::{Engagement, NewPost, Post, Tick, TimestampMs, ValidationError};
+use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, Topic};
+
+use views::LiveState;
 
 use super::broker::{Broker, BrokerError, Published};
 use super::clock::now_ms;
-use super::storage::{Restored, Storage, StorageError, WriteBatch};
+use super::storage::{Storage, StorageError, WriteBatch};
 use super::sync::lock;
 
 /// Ticks kept per symbol for the dashboard's first paint.
@@ -94,45 +97,6 @@ impl<T> Pending<T> {
     }
 }
 
-/// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
-/// kept together so a snapshot plus `since` misses nothing and repeats nothing.
-#[derive(Default)]
-struct RecentTicks {
-    ticks: VecDeque<Tick>,
-    position: Option<StreamPosition>,
-    /// Wall time the newest tick arrived (not its `ts`: a backfill of old
-    /// data is as fresh as live data), for dropping idle symbols.
-    arrived: TimestampMs,
-}
-
-struct LiveState {
-    recent_ticks: BTreeMap<String, RecentTicks>,
-    market: MarketEngine,
-    engagement: EngagementEngine,
-    posts: VecDeque<Post>,
-    next_post_id: u64,
-    overall_sentiment: SentimentWindow,
-    symbol_sentiment: BTreeMap<String, SentimentWindow>,
-}
-
-impl LiveState {
-    fn empty(limits: &IngestLimits) -> Self {
-        let market = MarketConfig {
-            max_symbols: limits.max_symbols,
-            ..MarketConfig::default()
-        };
-        Self {
-            recent_ticks: BTreeMap::new(),
-            market: MarketEngine::new(market),
-            engagement: EngagementEngine::new(EngagementConfig::default()),
-            posts: VecDeque::new(),
-            next_post_id: 1,
-            overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
-            symbol_sentiment: BTreeMap::new(),
-        }
-    }
-}
-
 pub struct Ingest {
     broker: Arc<dyn Broker>,
     storage: Option<Arc<Storage>>,
@@ -172,52 +136,6 @@ impl Ingest {
 
     pub fn storage(&self) -> Option<&Arc<Storage>> {
         self.storage.as_ref()
-    }
-
-    /// Rebuilds the in-memory views and the hub's topics from what storage
-    /// kept; call once at start, before serving.
-    pub fn restore(&self, restored: Restored) {
-        let mut state = self.state();
-        self.apply_restored(&mut state, restored);
-    }
-
-    /// Fills `state` (empty) and the hub's topics from what storage holds.
-    fn apply_restored(&self, state: &mut LiveState, restored: Restored) {
-        for topic in restored.topics {
-            self.broker
-                .restore(&topic.topic, &topic.epoch, topic.last_offset, topic.history);
-        }
-        state.market.seed_candles(restored.candles);
-        for tick in restored.ticks {
-            let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
-            entry.ticks.push_back(tick);
-        }
-        let symbols: Vec<String> = state.recent_ticks.keys().cloned().collect();
-        let restored_at = now_ms();
-        for symbol in symbols {
-            let position = self.broker.position(&Topic::SymbolTicks(symbol.clone()));
-            if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
-                entry.position = Some(position);
-                entry.arrived = restored_at;
-            }
-        }
-        let feed_from = restored.posts.len().saturating_sub(RECENT_POSTS);
-        for (index, (post, totals)) in restored.posts.into_iter().enumerate() {
-            state.engagement.register_post_with_totals(post.id, totals);
-            if index >= feed_from {
-                let s = post.sentiment;
-                state.overall_sentiment.push(post.ts, s.compound, s.label);
-                for symbol in &post.symbols {
-                    state
-                        .symbol_sentiment
-                        .entry(symbol.clone())
-                        .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW))
-                        .push(post.ts, s.compound, s.label);
-                }
-                state.posts.push_back(post);
-            }
-        }
-        state.next_post_id = state.next_post_id.max(restored.next_post_id);
     }
 
     /// Refuses work up front when storage has failed, so nothing is applied
@@ -611,26 +529,6 @@ impl Ingest {
         Ok(())
     }
 
-    /// Whether `symbol` is tracked: it has data, or it is on the allowlist.
-    /// Only tracked symbols have topics.
-    pub fn tracks(&self, symbol: &str) -> bool {
-        self.limits
-            .allowed_symbols
-            .as_ref()
-            .is_some_and(|allowed| allowed.contains(symbol))
-            || self.state().recent_ticks.contains_key(symbol)
-    }
-
-    /// The limits this node enforces.
-    pub fn limits(&self) -> &IngestLimits {
-        &self.limits
-    }
-
-    /// Number of symbols tracked now.
-    pub fn symbol_count(&self) -> usize {
-        self.state().recent_ticks.len()
-    }
-
     /// Stops tracking symbols whose newest tick arrived before `idle_before`
     /// (wall time) and whose topics nobody subscribes to, freeing their
     /// memory, topics and slot. Allowlisted symbols stay. Returns the
@@ -668,75 +566,6 @@ impl Ingest {
             dropped.push(symbol);
         }
         dropped
-    }
-
-    /// Symbols seen so far, sorted.
-    pub fn symbols(&self) -> Vec<String> {
-        self.state().recent_ticks.keys().cloned().collect()
-    }
-
-    /// The most recent ticks of `symbol` (oldest first) and the
-    /// `ticks:<SYMBOL>` position right after the newest of them.
-    pub fn recent_ticks(&self, symbol: &str) -> (Vec<Tick>, Option<StreamPosition>) {
-        self.state()
-            .recent_ticks
-            .get(symbol)
-            .map(|r| (r.ticks.iter().cloned().collect(), r.position.clone()))
-            .unwrap_or_default()
-    }
-
-    pub fn summaries(&self) -> Vec<SymbolSummary> {
-        self.state().market.summaries()
-    }
-
-    pub fn candles(&self, symbol: &str, interval: CandleInterval) -> Vec<Candle> {
-        self.state().market.candles(symbol, interval)
-    }
-
-    /// Newest posts first, at most `limit`, only those with an id below `before`.
-    pub fn recent_posts(&self, limit: usize, before: Option<u64>) -> Vec<FeedPost> {
-        let state = self.state();
-        state
-            .posts
-            .iter()
-            .rev()
-            .filter(|p| before.is_none_or(|b| p.id < b))
-            .take(limit)
-            .map(|post| FeedPost {
-                post: post.clone(),
-                engagement: state.engagement.totals(post.id).unwrap_or_default(),
-            })
-            .collect()
-    }
-
-    /// Ids of the newest `n` posts, oldest first.
-    pub fn recent_post_ids(&self, n: usize) -> Vec<u64> {
-        let state = self.state();
-        let skip = state.posts.len().saturating_sub(n);
-        state.posts.iter().skip(skip).map(|p| p.id).collect()
-    }
-
-    /// Overall and per-symbol rolling sentiment.
-    pub fn sentiment(&self) -> (SentimentStats, BTreeMap<String, SentimentStats>) {
-        let state = self.state();
-        (
-            state.overall_sentiment.stats(),
-            state
-                .symbol_sentiment
-                .iter()
-                .map(|(symbol, window)| (symbol.clone(), window.stats()))
-                .collect(),
-        )
-    }
-
-    pub fn engagement_rates(&self, now: TimestampMs) -> Rates {
-        self.state().engagement.rates(now)
-    }
-
-    pub fn top_posts(&self, now: TimestampMs, n: usize) -> Vec<TopPost> {
-        self.state()
-            .engagement
-            .top_posts(now, TOP_POSTS_WINDOW_MS, n)
     }
 }
 
@@ -780,162 +609,4 @@ fn validate_all<T>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::broker::memory::MemoryBroker;
-    use crate::broker::BrokerConfig;
-    use pulse_core::model::EngagementKind;
-
-    const NOW: TimestampMs = 1_780_000_000_000;
-
-    fn ingest() -> Ingest {
-        Ingest::new(MemoryBroker::new(BrokerConfig::default(), "t"), None)
-    }
-
-    fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
-        Tick {
-            symbol: symbol.into(),
-            price,
-            volume: 1.0,
-            ts,
-        }
-    }
-
-    fn new_post(text: &str) -> NewPost {
-        NewPost {
-            author: "ann".into(),
-            text: text.into(),
-            ts: Some(NOW),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_bad_item_rejects_the_whole_batch() {
-        let ingest = ingest();
-        let error = ingest
-            .ticks(vec![tick("AAPL", 1.0, NOW), tick("AAPL", -1.0, NOW)], NOW)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, IngestError::Invalid { index: 1, ref error } if error.field == "price")
-        );
-        assert!(
-            ingest.symbols().is_empty(),
-            "nothing from the batch applied"
-        );
-        assert_eq!(ingest.broker().position(&Topic::Ticks).offset, 0);
-    }
-
-    #[tokio::test]
-    async fn posts_are_scored_attributed_and_aggregated() {
-        let ingest = ingest();
-        ingest.tick(tick("TSLA", 200.0, NOW), NOW).await.unwrap();
-        ingest.tick(tick("AAPL", 180.0, NOW), NOW).await.unwrap();
-        let posts = ingest
-            .posts(
-                vec![
-                    new_post("TSLA is going to the moon, love it!"),
-                    new_post("$AAPL is a terrible dump $MADEUP"),
-                ],
-                NOW,
-            )
-            .await
-            .unwrap();
-        assert_eq!(posts[0].id, 1);
-        assert_eq!(posts[0].symbols, ["TSLA"]);
-        assert!(posts[0].sentiment.compound > 0.3);
-        assert_eq!(posts[1].symbols, ["AAPL"], "only tracked symbols count");
-        assert!(posts[1].sentiment.compound < -0.3);
-        let (overall, by_symbol) = ingest.sentiment();
-        assert_eq!(
-            (overall.posts, overall.positive, overall.negative),
-            (2, 1, 1)
-        );
-        assert_eq!(by_symbol["TSLA"].positive, 1);
-        let feed = ingest.recent_posts(10, None);
-        assert_eq!(feed.iter().map(|p| p.post.id).collect::<Vec<_>>(), [2, 1]);
-        assert_eq!(ingest.recent_posts(10, Some(2)).len(), 1);
-    }
-
-    #[tokio::test]
-    async fn engagement_needs_a_known_post_and_never_goes_negative() {
-        let ingest = ingest();
-        let post = ingest
-            .posts(vec![new_post("hello")], NOW)
-            .await
-            .unwrap()
-            .remove(0);
-        let like = |post_id, delta| Engagement {
-            post_id,
-            kind: EngagementKind::Like,
-            delta,
-            ts: NOW,
-        };
-        let error = ingest
-            .engagements(vec![like(post.id, 1), like(999, 1)], NOW)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            error,
-            IngestError::UnknownPost {
-                index: 1,
-                post_id: 999
-            }
-        ));
-        assert_eq!(
-            ingest.recent_posts(1, None)[0].engagement.likes,
-            0,
-            "batch not applied"
-        );
-        ingest
-            .engagements(vec![like(post.id, 2), like(post.id, -5)], NOW)
-            .await
-            .unwrap();
-        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 0);
-        ingest
-            .engagements(vec![like(post.id, 3)], NOW)
-            .await
-            .unwrap();
-        assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 3);
-    }
-
-    #[tokio::test]
-    async fn ticks_build_candles() {
-        let ingest = ingest();
-        ingest
-            .ticks(
-                vec![
-                    tick("A", 10.0, NOW),
-                    tick("A", 12.0, NOW + 10),
-                    tick("A", 9.0, NOW + 20),
-                ],
-                NOW + 20,
-            )
-            .await
-            .unwrap();
-        let candles = ingest.candles("A", CandleInterval::OneSecond);
-        assert_eq!(candles.len(), 1);
-        assert_eq!(
-            (
-                candles[0].open,
-                candles[0].high,
-                candles[0].low,
-                candles[0].close
-            ),
-            (10.0, 12.0, 9.0, 9.0)
-        );
-        let published = ingest.broker().position(&Topic::Candles("A".into())).offset;
-        assert_eq!(published, 6, "a 1 s and a 1 min candle update per tick");
-        // Two seconds later the 1 s candle is due; the 1 m one is not yet.
-        assert_eq!(ingest.close_due_candles(NOW + 2_000).await.unwrap(), 1);
-        assert_eq!(
-            ingest.close_due_candles(NOW + 2_000).await.unwrap(),
-            0,
-            "closed once"
-        );
-        assert_eq!(
-            ingest.broker().position(&Topic::Candles("A".into())).offset,
-            published + 1
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+use crate::broker::memory::MemoryBroker;
+use crate::broker::BrokerConfig;
+use pulse_core::model::{CandleInterval, EngagementKind};
+
+const NOW: TimestampMs = 1_780_000_000_000;
+
+fn ingest() -> Ingest {
+    Ingest::new(MemoryBroker::new(BrokerConfig::default(), "t"), None)
+}
+
+fn tick(symbol: &str, price: f64, ts: TimestampMs) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        price,
+        volume: 1.0,
+        ts,
+    }
+}
+
+fn new_post(text: &str) -> NewPost {
+    NewPost {
+        author: "ann".into(),
+        text: text.into(),
+        ts: Some(NOW),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_item_rejects_the_whole_batch() {
+    let ingest = ingest();
+    let error = ingest
+        .ticks(vec![tick("AAPL", 1.0, NOW), tick("AAPL", -1.0, NOW)], NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, IngestError::Invalid { index: 1, ref error } if error.field == "price")
+    );
+    assert!(
+        ingest.symbols().is_empty(),
+        "nothing from the batch applied"
+    );
+    assert_eq!(ingest.broker().position(&Topic::Ticks).offset, 0);
+}
+
+#[tokio::test]
+async fn posts_are_scored_attributed_and_aggregated() {
+    let ingest = ingest();
+    ingest.tick(tick("TSLA", 200.0, NOW), NOW).await.unwrap();
+    ingest.tick(tick("AAPL", 180.0, NOW), NOW).await.unwrap();
+    let posts = ingest
+        .posts(
+            vec![
+                new_post("TSLA is going to the moon, love it!"),
+                new_post("$AAPL is a terrible dump $MADEUP"),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(posts[0].id, 1);
+    assert_eq!(posts[0].symbols, ["TSLA"]);
+    assert!(posts[0].sentiment.compound > 0.3);
+    assert_eq!(posts[1].symbols, ["AAPL"], "only tracked symbols count");
+    assert!(posts[1].sentiment.compound < -0.3);
+    let (overall, by_symbol) = ingest.sentiment();
+    assert_eq!(
+        (overall.posts, overall.positive, overall.negative),
+        (2, 1, 1)
+    );
+    assert_eq!(by_symbol["TSLA"].positive, 1);
+    let feed = ingest.recent_posts(10, None);
+    assert_eq!(feed.iter().map(|p| p.post.id).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(ingest.recent_posts(10, Some(2)).len(), 1);
+}
+
+#[tokio::test]
+async fn engagement_needs_a_known_post_and_never_goes_negative() {
+    let ingest = ingest();
+    let post = ingest
+        .posts(vec![new_post("hello")], NOW)
+        .await
+        .unwrap()
+        .remove(0);
+    let like = |post_id, delta| Engagement {
+        post_id,
+        kind: EngagementKind::Like,
+        delta,
+        ts: NOW,
+    };
+    let error = ingest
+        .engagements(vec![like(post.id, 1), like(999, 1)], NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        IngestError::UnknownPost {
+            index: 1,
+            post_id: 999
+        }
+    ));
+    assert_eq!(
+        ingest.recent_posts(1, None)[0].engagement.likes,
+        0,
+        "batch not applied"
+    );
+    ingest
+        .engagements(vec![like(post.id, 2), like(post.id, -5)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 0);
+    ingest
+        .engagements(vec![like(post.id, 3)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(ingest.recent_posts(1, None)[0].engagement.likes, 3);
+}
+
+#[tokio::test]
+async fn ticks_build_candles() {
+    let ingest = ingest();
+    ingest
+        .ticks(
+            vec![
+                tick("A", 10.0, NOW),
+                tick("A", 12.0, NOW + 10),
+                tick("A", 9.0, NOW + 20),
+            ],
+            NOW + 20,
+        )
+        .await
+        .unwrap();
+    let candles = ingest.candles("A", CandleInterval::OneSecond);
+    assert_eq!(candles.len(), 1);
+    assert_eq!(
+        (
+            candles[0].open,
+            candles[0].high,
+            candles[0].low,
+            candles[0].close
+        ),
+        (10.0, 12.0, 9.0, 9.0)
+    );
+    let published = ingest.broker().position(&Topic::Candles("A".into())).offset;
+    assert_eq!(published, 6, "a 1 s and a 1 min candle update per tick");
+    // Two seconds later the 1 s candle is due; the 1 m one is not yet.
+    assert_eq!(ingest.close_due_candles(NOW + 2_000).await.unwrap(), 1);
+    assert_eq!(
+        ingest.close_due_candles(NOW + 2_000).await.unwrap(),
+        0,
+        "closed once"
+    );
+    assert_eq!(
+        ingest.broker().position(&Topic::Candles("A".into())).offset,
+        published + 1
+    );
+}

@@ -1,0 +1,143 @@
+//! The in-memory read model: what ingest keeps for snapshots, pages and
+//! server functions, and the queries over it. Updated only under the
+//! ingest lock, in the same step as the offsets it reaches.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine, Rates, TopPost};
+use pulse_core::analytics::market::{MarketConfig, MarketEngine, SymbolSummary};
+use pulse_core::analytics::sentiment_window::{SentimentStats, SentimentWindow};
+use pulse_core::model::{Candle, CandleInterval, Post, Tick, TimestampMs};
+use pulse_core::protocol::{FeedPost, StreamPosition};
+
+use super::{Ingest, IngestLimits, SENTIMENT_WINDOW, TOP_POSTS_WINDOW_MS};
+
+/// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
+/// kept together so a snapshot plus `since` misses nothing and repeats nothing.
+#[derive(Default)]
+pub(super) struct RecentTicks {
+    pub(super) ticks: VecDeque<Tick>,
+    pub(super) position: Option<StreamPosition>,
+    /// Wall time the newest tick arrived (not its `ts`: a backfill of old
+    /// data is as fresh as live data), for dropping idle symbols.
+    pub(super) arrived: TimestampMs,
+}
+
+pub(super) struct LiveState {
+    pub(super) recent_ticks: BTreeMap<String, RecentTicks>,
+    pub(super) market: MarketEngine,
+    pub(super) engagement: EngagementEngine,
+    pub(super) posts: VecDeque<Post>,
+    pub(super) next_post_id: u64,
+    pub(super) overall_sentiment: SentimentWindow,
+    pub(super) symbol_sentiment: BTreeMap<String, SentimentWindow>,
+}
+
+impl LiveState {
+    pub(super) fn empty(limits: &IngestLimits) -> Self {
+        let market = MarketConfig {
+            max_symbols: limits.max_symbols,
+            ..MarketConfig::default()
+        };
+        Self {
+            recent_ticks: BTreeMap::new(),
+            market: MarketEngine::new(market),
+            engagement: EngagementEngine::new(EngagementConfig::default()),
+            posts: VecDeque::new(),
+            next_post_id: 1,
+            overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
+            symbol_sentiment: BTreeMap::new(),
+        }
+    }
+}
+
+impl Ingest {
+    /// Whether `symbol` is tracked: it has data, or it is on the allowlist.
+    /// Only tracked symbols have topics.
+    pub fn tracks(&self, symbol: &str) -> bool {
+        self.limits
+            .allowed_symbols
+            .as_ref()
+            .is_some_and(|allowed| allowed.contains(symbol))
+            || self.state().recent_ticks.contains_key(symbol)
+    }
+
+    /// The limits this node enforces.
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
+    }
+
+    /// Number of symbols tracked now.
+    pub fn symbol_count(&self) -> usize {
+        self.state().recent_ticks.len()
+    }
+
+    /// Symbols seen so far, sorted.
+    pub fn symbols(&self) -> Vec<String> {
+        self.state().recent_ticks.keys().cloned().collect()
+    }
+
+    /// The most recent ticks of `symbol` (oldest first) and the
+    /// `ticks:<SYMBOL>` position right after the newest of them.
+    pub fn recent_ticks(&self, symbol: &str) -> (Vec<Tick>, Option<StreamPosition>) {
+        self.state()
+            .recent_ticks
+            .get(symbol)
+            .map(|r| (r.ticks.iter().cloned().collect(), r.position.clone()))
+            .unwrap_or_default()
+    }
+
+    pub fn summaries(&self) -> Vec<SymbolSummary> {
+        self.state().market.summaries()
+    }
+
+    pub fn candles(&self, symbol: &str, interval: CandleInterval) -> Vec<Candle> {
+        self.state().market.candles(symbol, interval)
+    }
+
+    /// Newest posts first, at most `limit`, only those with an id below `before`.
+    pub fn recent_posts(&self, limit: usize, before: Option<u64>) -> Vec<FeedPost> {
+        let state = self.state();
+        state
+            .posts
+            .iter()
+            .rev()
+            .filter(|p| before.is_none_or(|b| p.id < b))
+            .take(limit)
+            .map(|post| FeedPost {
+                post: post.clone(),
+                engagement: state.engagement.totals(post.id).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Ids of the newest `n` posts, oldest first.
+    pub fn recent_post_ids(&self, n: usize) -> Vec<u64> {
+        let state = self.state();
+        let skip = state.posts.len().saturating_sub(n);
+        state.posts.iter().skip(skip).map(|p| p.id).collect()
+    }
+
+    /// Overall and per-symbol rolling sentiment.
+    pub fn sentiment(&self) -> (SentimentStats, BTreeMap<String, SentimentStats>) {
+        let state = self.state();
+        (
+            state.overall_sentiment.stats(),
+            state
+                .symbol_sentiment
+                .iter()
+                .map(|(symbol, window)| (symbol.clone(), window.stats()))
+                .collect(),
+        )
+    }
+
+    pub fn engagement_rates(&self, now: TimestampMs) -> Rates {
+        self.state().engagement.rates(now)
+    }
+
+    pub fn top_posts(&self, now: TimestampMs, n: usize) -> Vec<TopPost> {
+        self.state()
+            .engagement
+            .top_posts(now, TOP_POSTS_WINDOW_MS, n)
+    }
+}
