@@ -1,138 +1,62 @@
-//! `/ws`: the WebSocket endpoint speaking the protocol in `pulse_core::protocol`.
-//!
-//! Each connection runs two tasks: this one reads client frames and moves hub
-//! frames into the connection's [`Outbox`]; the writer drains the outbox into
-//! the socket. Neither ever waits on another connection.
+//! One connection's state machine: requests in, subscriptions, delivery into its outbox.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures::StreamExt;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamMap;
 
 use pulse_core::analytics::sentiment::SentimentAnalyzer;
-use pulse_core::model::{Engagement, NewPost, Tick};
 use pulse_core::protocol::{
     ClientMessage, CloseCode, ErrorCode, ServerMessage, StreamPosition, Topic, MAX_ANALYZE_CHARS,
     MAX_CLIENT_FRAME_BYTES,
 };
 
-use super::api::ApiError;
-use super::auth::{bearer_token, may_ingest};
-use super::broker::Subscription;
-use super::clock::now_ms;
-use super::deadline::sleep_until_some;
-use super::fanout::Frame;
-use super::ingest::IngestError;
-use super::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
-use super::state::AppState;
+use crate::broker::Subscription;
+use crate::deadline::sleep_until_some;
+use crate::fanout::Frame;
+use crate::outbox::{Outbox, OutboxLimits, Outgoing, PushOutcome};
+use crate::state::AppState;
 
-/// Malformed frames tolerated per connection before it is closed. Rejected
-/// records (a publish whose data fails validation) never count: a producer
-/// replaying a file with many bad lines must hear about every one.
-const MAX_PROTOCOL_ERRORS: u32 = 100;
-/// Frames beyond this are refused by the WebSocket layer itself (close 1009);
-/// between [`MAX_CLIENT_FRAME_BYTES`] and this the client gets an `error` reply.
-const HARD_FRAME_LIMIT: usize = 1024 * 1024;
+use super::publish::{PublishDone, MAX_PUBLISHES_IN_FLIGHT};
+use super::*;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct WsParams {
-    /// Ingest token for connections that publish (alternative to the Authorization header).
-    token: Option<String>,
-    /// Dashboard session id; connections with one count as active users.
-    session: Option<String>,
-}
-
-pub async fn upgrade(
-    ws: WebSocketUpgrade,
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<WsParams>,
-    connect_info: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
-) -> Response {
-    let client_ip = connect_info.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| {
-        let axum::Extension(axum::extract::ConnectInfo(addr)) = info;
-        addr.ip()
-    });
-    if let Err(message) = check_origin(&headers, &state.config.allowed_origins) {
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", message).into_response();
-    }
-    let presented = bearer_token(&headers).or(params.token.as_deref());
-    let can_publish = may_ingest(state.config.ingest_token.as_deref(), presented);
-    ws.max_message_size(HARD_FRAME_LIMIT)
-        .max_frame_size(HARD_FRAME_LIMIT)
-        // A small read buffer keeps idle connections cheap (clients send
-        // little; a larger frame just takes more reads): 1 KiB instead of 4
-        // took idle memory from 9.8 to 6.8 KiB per connection (BENCHMARKS.md).
-        // Frames of one outbox batch gather in the write buffer and go out in
-        // one syscall at the flush; the buffer only grows when data is queued.
-        .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| {
-            // Bounded so a client cannot make the presence map hold huge keys.
-            let session = params.session.filter(|s| !s.is_empty() && s.len() <= 64);
-            // An IPv6 /64 is one client, as for the rate limits and connection caps.
-            let presence = super::presence::join(
-                &state.presence,
-                session,
-                super::rate_limit::client_key(client_ip),
-            );
-            async move {
-                Connection::new(state, can_publish).run(socket).await;
-                drop(presence);
-            }
-        })
-}
-
-/// Browsers always send `Origin` on an upgrade; it must name this server or
-/// an allowed origin (cross-site WebSocket hijacking). The same rule as every
-/// state-changing request ([`super::csrf::check`]); clients without `Origin`
-/// are programs, not browsers, and are let through.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    super::csrf::check(headers, host, allowed).map_err(|refused| refused.to_string())
-}
-
-struct TopicCursor {
-    topic: Topic,
-    epoch: Arc<str>,
-    offset: u64,
+pub(super) struct TopicCursor {
+    pub(super) topic: Topic,
+    pub(super) epoch: Arc<str>,
+    pub(super) offset: u64,
     /// Live events up to this offset are already with the client.
-    skip_through: u64,
+    pub(super) skip_through: u64,
 }
 
-struct Connection {
-    state: AppState,
-    can_publish: bool,
-    outbox: Arc<Outbox>,
-    subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
-    cursors: HashMap<Arc<str>, TopicCursor>,
+pub(super) struct Connection {
+    pub(super) state: AppState,
+    pub(super) can_publish: bool,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
+    pub(super) cursors: HashMap<Arc<str>, TopicCursor>,
     /// Subscriptions whose backlog did not fit the outbox yet; they go on
     /// from their cursor once the client has read what is queued.
-    resuming: std::collections::VecDeque<TopicCursor>,
+    pub(super) resuming: std::collections::VecDeque<TopicCursor>,
     /// Pending topics (see `pending_topics`) this connection counts in.
-    pending: Vec<Topic>,
+    pub(super) pending: Vec<Topic>,
     /// Publish and analyze requests of this connection (token bucket).
-    throttle: Throttle,
-    protocol_errors: u32,
+    pub(super) throttle: Throttle,
+    pub(super) protocol_errors: u32,
     /// `id` of the request being handled, echoed in its error replies.
-    request_id: Option<serde_json::Value>,
+    pub(super) request_id: Option<serde_json::Value>,
     /// Publishes waiting for disk, in the order they arrived.
-    in_flight: futures::stream::FuturesOrdered<
+    pub(super) in_flight: futures::stream::FuturesOrdered<
         std::pin::Pin<Box<dyn std::future::Future<Output = PublishDone> + Send>>,
     >,
 }
 
 impl Connection {
-    fn new(state: AppState, can_publish: bool) -> Self {
+    pub(super) fn new(state: AppState, can_publish: bool) -> Self {
         let limits = OutboxLimits {
             max_frames: state.config.max_queued_frames,
             max_bytes: state.config.max_queued_bytes,
@@ -152,7 +76,7 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    pub(super) async fn run(mut self, socket: WebSocket) {
         let metrics = Arc::clone(&self.state.metrics);
         metrics
             .connections
@@ -258,7 +182,7 @@ impl Connection {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn reply(&self, message: &ServerMessage) {
+    pub(super) fn reply(&self, message: &ServerMessage) {
         match serde_json::to_string(message) {
             Ok(text) => self.queue_own(text),
             Err(error) => tracing::error!(%error, "could not encode a reply"),
@@ -266,12 +190,12 @@ impl Connection {
     }
 
     /// Queues a frame of this connection's own, within its budget.
-    fn queue_own(&self, text: String) {
+    pub(super) fn queue_own(&self, text: String) {
         let outcome = self.outbox.push_own(Outgoing::Own(Utf8Bytes::from(text)));
         self.count_outcome(&outcome);
     }
 
-    fn count_outcome(&self, outcome: &PushOutcome) {
+    pub(super) fn count_outcome(&self, outcome: &PushOutcome) {
         let metrics = &self.state.metrics;
         match outcome {
             PushOutcome::Conflated { .. } => {
@@ -288,7 +212,7 @@ impl Connection {
         }
     }
 
-    fn reply_error(&mut self, code: ErrorCode, message: String) {
+    pub(super) fn reply_error(&mut self, code: ErrorCode, message: String) {
         self.state.metrics.protocol_error(code);
         let id = self.request_id.clone();
         self.reply(&ServerMessage::Error { code, message, id });
@@ -301,7 +225,7 @@ impl Connection {
         }
     }
 
-    fn handle_text(&mut self, text: &str) {
+    pub(super) fn handle_text(&mut self, text: &str) {
         if text.len() > MAX_CLIENT_FRAME_BYTES {
             return self.reply_error(
                 ErrorCode::FrameTooLarge,
@@ -358,7 +282,7 @@ impl Connection {
     /// Parses topic names; a name listed twice counts once. Names that are
     /// not topics are answered with one error for the whole frame, so a
     /// frame listing thousands of them costs one reply, not thousands.
-    fn parse_topics(&mut self, names: Vec<String>) -> Vec<Topic> {
+    pub(super) fn parse_topics(&mut self, names: Vec<String>) -> Vec<Topic> {
         let mut topics: Vec<Topic> = Vec::with_capacity(names.len().min(64));
         let mut unknown = Vec::new();
         for name in names {
@@ -380,7 +304,7 @@ impl Connection {
         topics
     }
 
-    fn subscribe(&mut self, names: Vec<String>, since: HashMap<String, StreamPosition>) {
+    pub(super) fn subscribe(&mut self, names: Vec<String>, since: HashMap<String, StreamPosition>) {
         let max = self.state.config.max_subscriptions;
         let mut untracked = Vec::new();
         let mut over_limit = Vec::new();
@@ -433,7 +357,7 @@ impl Connection {
     /// be recovered) and as much of the backlog as the outbox has room for,
     /// then starts the live feed; a backlog that does not fit continues
     /// from its cursor once the client has read ([`Connection::resume_backlogs`]).
-    fn attach(&mut self, topic: Topic, subscription: Subscription, announce: bool) {
+    pub(super) fn attach(&mut self, topic: Topic, subscription: Subscription, announce: bool) {
         if announce || !subscription.recovered {
             self.reply(&ServerMessage::Subscribed {
                 topic: subscription.topic.to_string(),
@@ -482,7 +406,7 @@ impl Connection {
 
     /// Gives up a pending topic; the last subscriber of a topic whose symbol
     /// still has no data removes it.
-    fn leave_pending(&self, topic: Topic) {
+    pub(super) fn leave_pending(&self, topic: Topic) {
         if self.state.pending_topics.leave(&topic)
             && topic
                 .symbol()
@@ -493,7 +417,7 @@ impl Connection {
     }
 
     /// Continues backlogs that waited for the client to read.
-    fn resume_backlogs(&mut self) {
+    pub(super) fn resume_backlogs(&mut self) {
         let waiting = std::mem::take(&mut self.resuming);
         for cursor in waiting {
             let position = StreamPosition {
@@ -505,7 +429,7 @@ impl Connection {
         }
     }
 
-    fn unsubscribe(&mut self, names: Vec<String>) {
+    pub(super) fn unsubscribe(&mut self, names: Vec<String>) {
         for topic in self.parse_topics(names) {
             let name = topic.to_string();
             self.subscriptions.remove(name.as_str());
@@ -519,7 +443,11 @@ impl Connection {
         }
     }
 
-    fn deliver(&mut self, topic: Arc<str>, item: Result<Arc<Frame>, BroadcastStreamRecvError>) {
+    pub(super) fn deliver(
+        &mut self,
+        topic: Arc<str>,
+        item: Result<Arc<Frame>, BroadcastStreamRecvError>,
+    ) {
         match item {
             Ok(frame) => {
                 if let Some(cursor) = self.cursors.get_mut(&topic) {
@@ -564,146 +492,17 @@ impl Connection {
             }
         }
     }
-
-    /// Applies the data at once and acknowledges it once durable. Publishes
-    /// are pipelined: up to [`MAX_PUBLISHES_IN_FLIGHT`] wait for disk at a
-    /// time (they share group commits), and acknowledgements go out in order.
-    fn publish(&mut self, topic: &str, data: serde_json::Value) {
-        if !self.can_publish {
-            return self.reply_error(
-                ErrorCode::Unauthorized,
-                "publishing needs the ingest token (Authorization: Bearer or ?token=)".into(),
-            );
-        }
-        let topic = match topic.parse::<Topic>() {
-            Ok(topic) => topic,
-            Err(error) => return self.reply_error(ErrorCode::UnknownTopic, error.to_string()),
-        };
-        let now = now_ms();
-        let ingest = &self.state.ingest;
-        fn parse<T: serde::de::DeserializeOwned>(
-            data: serde_json::Value,
-            what: &str,
-        ) -> Result<T, String> {
-            serde_json::from_value(data).map_err(|error| format!("not {what}: {error}"))
-        }
-        // Posts and engagement fan out to several topics; the ack names the
-        // offset the item's own topic had reached once it was applied.
-        let position = |topic: &Topic| ingest.broker().position(topic).offset;
-        let submitted: Result<Result<PendingPublish, IngestError>, String> = match &topic {
-            Topic::Ticks | Topic::SymbolTicks(_) => parse::<Tick>(data, "a tick").map(|tick| {
-                ingest.submit_ticks(vec![tick], now).map(|pending| {
-                    let durable = pending.durable();
-                    Box::pin(async move {
-                        durable.await.map(|p| p.first().map_or(0, |p| p.offset))
-                    }) as PendingPublish
-                })
-            }),
-            Topic::Posts => parse::<NewPost>(data, "a post").map(|post| {
-                ingest.submit_posts(vec![post], now).map(|pending| {
-                    let offset = position(&Topic::Posts);
-                    let durable = pending.durable();
-                    Box::pin(async move { durable.await.map(|_| offset) }) as PendingPublish
-                })
-            }),
-            Topic::Engagement => parse::<Engagement>(data, "an engagement event").map(|event| {
-                ingest.submit_engagements(vec![event], now).map(|pending| {
-                    let offset = position(&Topic::Engagement);
-                    let durable = pending.durable();
-                    Box::pin(async move { durable.await.map(|_| offset) }) as PendingPublish
-                })
-            }),
-            other => {
-                return self.reply_error(
-                    ErrorCode::ReadOnlyTopic,
-                    format!("'{other}' is computed by the server and cannot be published to; publish to ticks, posts or engagement"),
-                )
-            }
-        };
-        match submitted {
-            Ok(Ok(durable)) => {
-                let id = self.request_id.clone();
-                let ack_topic = match topic {
-                    Topic::SymbolTicks(_) => Topic::Ticks.to_string(),
-                    other => other.to_string(),
-                };
-                self.in_flight.push_back(Box::pin(async move {
-                    PublishDone {
-                        id,
-                        topic: ack_topic,
-                        result: durable.await,
-                    }
-                }));
-            }
-            Err(message) => self.reply_error(ErrorCode::InvalidData, message),
-            Ok(Err(error)) => self.reply_ingest_error(error),
-        }
-    }
-
-    /// Acknowledges a publish once durable (or reports why it is not).
-    fn finish_publish(&mut self, done: PublishDone) {
-        self.request_id = done.id;
-        match done.result {
-            Ok(offset) => {
-                if let Some(id) = self.request_id.clone() {
-                    self.reply(&ServerMessage::Published {
-                        id,
-                        topic: done.topic,
-                        offset,
-                    });
-                }
-            }
-            Err(error) => self.reply_ingest_error(error),
-        }
-        self.request_id = None;
-    }
-
-    /// Waits (bounded) for every publish in flight and answers each.
-    async fn finish_in_flight(&mut self) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !self.in_flight.is_empty() {
-            match tokio::time::timeout_at(deadline, self.in_flight.next()).await {
-                Ok(Some(done)) => self.finish_publish(done),
-                Ok(None) | Err(_) => break,
-            }
-        }
-    }
-
-    fn reply_ingest_error(&mut self, error: IngestError) {
-        let code = super::errors::ws_code(error.kind());
-        let message = match error {
-            IngestError::Invalid { error, .. } => {
-                format!("invalid {}: {}", error.field, error.message)
-            }
-            error => error.to_string(),
-        };
-        self.reply_error(code, message);
-    }
-}
-
-/// Publishes of one connection waiting for disk at most; beyond that the
-/// connection's frames are not read until some complete (backpressure).
-const MAX_PUBLISHES_IN_FLIGHT: usize = 4_096;
-
-type PendingPublish =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, IngestError>> + Send>>;
-
-/// A publish that finished waiting for disk.
-struct PublishDone {
-    id: Option<serde_json::Value>,
-    topic: String,
-    result: Result<u64, IngestError>,
 }
 
 /// Resolves once the server is shutting down (the guard the watch hands
 /// out is dropped here, so the connection future stays `Send`).
-async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// "unknown topic 'a'" or "3 unknown topics: 'a', 'b', 'c'", naming at most
 /// ten, so an error reply stays small whatever the request listed.
-fn name_some(what: &str, names: &[String]) -> String {
+pub(super) fn name_some(what: &str, names: &[String]) -> String {
     const SHOWN: usize = 10;
     let mut listed: Vec<String> = names
         .iter()
@@ -716,210 +515,5 @@ fn name_some(what: &str, names: &[String]) -> String {
     match names.len() {
         1 => format!("{what} {}", listed.join(", ")),
         n => format!("{n} {what}s: {}", listed.join(", ")),
-    }
-}
-
-/// The close a read error deserves (RFC 6455 §7.4.1): 1007 for text that is
-/// not UTF-8, 1009 for a frame over the size limit, 1002 for other protocol
-/// violations; `None` when the connection is simply gone.
-fn close_for_read_error(error: axum::Error) -> Option<(CloseCode, &'static str)> {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    match *error.into_inner().downcast::<WsError>().ok()? {
-        WsError::Utf8(_) => Some((CloseCode::InvalidData, "text frame is not valid UTF-8")),
-        WsError::Capacity(_) => Some((CloseCode::TooBig, "frame too large")),
-        WsError::Protocol(_) => Some((CloseCode::ProtocolError, "WebSocket protocol violation")),
-        _ => None,
-    }
-}
-
-/// Token buckets for the requests of one connection that cost the server
-/// work: `publish` (records per second) and `analyze`. Over the rate the
-/// connection is simply not read until a token is due, so a fast producer
-/// is slowed down (TCP backpressure) rather than refused: nothing it sends
-/// is lost.
-struct Throttle {
-    publish: Bucket,
-    analyze: Bucket,
-    paused_until: Option<tokio::time::Instant>,
-}
-
-struct Bucket {
-    per_second: f64,
-    tokens: f64,
-    at: tokio::time::Instant,
-}
-
-impl Bucket {
-    fn new(per_second: f64) -> Self {
-        Self {
-            per_second,
-            tokens: Self::burst(per_second),
-            at: tokio::time::Instant::now(),
-        }
-    }
-
-    fn burst(per_second: f64) -> f64 {
-        (per_second * 2.0).max(1.0)
-    }
-
-    /// Takes a token (going into debt if none is left); returns how long
-    /// until the debt is paid off, if there is one.
-    fn take(&mut self, now: tokio::time::Instant) -> Option<std::time::Duration> {
-        if self.per_second <= 0.0 {
-            return None;
-        }
-        let refill = now.duration_since(self.at).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(Self::burst(self.per_second)) - 1.0;
-        self.at = now;
-        (self.tokens < 0.0)
-            .then(|| std::time::Duration::from_secs_f64(-self.tokens / self.per_second))
-    }
-}
-
-impl Throttle {
-    /// Rates are per second; 0 means unlimited.
-    fn new(publish_rate: f64, analyze_rate: f64) -> Self {
-        Self {
-            publish: Bucket::new(publish_rate),
-            analyze: Bucket::new(analyze_rate),
-            paused_until: None,
-        }
-    }
-
-    fn take_publish(&mut self) {
-        let now = tokio::time::Instant::now();
-        let wait = self.publish.take(now);
-        self.pause(now, wait);
-    }
-
-    fn take_analyze(&mut self) {
-        let now = tokio::time::Instant::now();
-        let wait = self.analyze.take(now);
-        self.pause(now, wait);
-    }
-
-    fn pause(&mut self, now: tokio::time::Instant, wait: Option<std::time::Duration>) {
-        if let Some(wait) = wait {
-            let until = now + wait;
-            self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
-        }
-    }
-
-    fn paused_until(&self) -> Option<tokio::time::Instant> {
-        self.paused_until
-    }
-
-    fn resume(&mut self) {
-        self.paused_until = None;
-    }
-}
-
-async fn write_loop(
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    outbox: Arc<Outbox>,
-    metrics: Arc<super::metrics::Metrics>,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    loop {
-        let (items, close) = outbox.next_batch().await;
-        let count = items.len() as u64;
-        let mut bytes = 0u64;
-        // The oldest producer timestamp in this write, for the latency histogram.
-        let mut oldest_source_ts: Option<i64> = None;
-        for item in items {
-            let message = match item {
-                Outgoing::Shared(frame) => {
-                    frame
-                        .stats
-                        .delivered
-                        .fetch_add(frame.events.len() as u64, Relaxed);
-                    if let Some(ts) = frame.events.first().and_then(|e| e.source_ts) {
-                        oldest_source_ts = Some(oldest_source_ts.map_or(ts, |o: i64| o.min(ts)));
-                    }
-                    Message::Text(frame.text.clone())
-                }
-                Outgoing::Own(text) => Message::Text(text),
-                Outgoing::Ping => Message::Ping(Default::default()),
-            };
-            if let Message::Text(text) = &message {
-                bytes += text.len() as u64;
-            }
-            if sink.feed(message).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-        metrics.frames_out.fetch_add(count, Relaxed);
-        metrics.bytes_out.fetch_add(bytes, Relaxed);
-        if let Some(ts) = oldest_source_ts {
-            // One observation per write keeps the histogram cheap at high fan-out.
-            metrics.observe_delivery(now_ms().saturating_sub(ts).max(0) as u64);
-        }
-        if let Some(close) = close {
-            let frame = CloseFrame {
-                code: close.code.code(),
-                reason: Utf8Bytes::from(close.reason),
-            };
-            let _ = sink.send(Message::Close(Some(frame))).await;
-            return;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, host.parse().unwrap());
-        if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, origin.parse().unwrap());
-        }
-        headers
-    }
-
-    #[test]
-    fn same_origin_and_listed_origins_are_allowed() {
-        assert!(check_origin(&headers(None, "127.0.0.1:3000"), &[]).is_ok());
-        assert!(check_origin(
-            &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
-            &[]
-        )
-        .is_ok());
-        assert!(check_origin(
-            &headers(Some("https://evil.example"), "127.0.0.1:3000"),
-            &[]
-        )
-        .is_err());
-        let allowed = vec!["https://dash.example".to_owned()];
-        assert!(check_origin(
-            &headers(Some("https://dash.example"), "127.0.0.1:3000"),
-            &allowed
-        )
-        .is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_producer_over_its_rate_is_paused_not_refused() {
-        let mut throttle = Throttle::new(10.0, 0.0);
-        for _ in 0..20 {
-            throttle.take_publish();
-        }
-        assert!(
-            throttle.paused_until().is_none(),
-            "a burst of twice the rate passes"
-        );
-        throttle.take_publish();
-        let until = throttle.paused_until().expect("paused");
-        let wait = until - tokio::time::Instant::now();
-        assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_millis(100));
-        throttle.resume();
-        for _ in 0..1_000 {
-            throttle.take_analyze();
-        }
-        assert!(throttle.paused_until().is_none(), "0 means unlimited");
     }
 }
