@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::clock_time;
 use crate::panel::PanelHead;
 use crate::rpc_error::RpcError;
-use pulse_core::analytics::engagement::Counts;
+use pulse_core::model::Counts;
 use pulse_core::model::EngagementKind;
 use pulse_core::protocol::{EngagementEvent, FeedPost};
 

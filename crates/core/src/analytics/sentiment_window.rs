@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 
 use crate::model::{SentimentLabel, TimestampMs};
 
-/// The aggregate a window reports, a wire payload defined in the protocol.
-pub use crate::protocol::payload::SentimentStats;
+// The aggregate a window reports, a wire payload defined in the protocol.
+use crate::protocol::payload::SentimentStats;
 
 /// Posts in each rolling window the server publishes on `sentiment`; the
 /// dashboard's own window over the feed uses the same size.

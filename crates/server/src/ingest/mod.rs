@@ -13,7 +13,9 @@ mod views;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use pulse_core::analytics::engagement::{Counts, EngagementError, EngagementUpdate};
+use pulse_core::analytics::engagement::EngagementError;
+use pulse_core::model::Counts;
+use pulse_core::protocol::payload::EngagementUpdate;
 use pulse_core::analytics::market::{IgnoreReason, MarketConfig};
 use pulse_core::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
 use pulse_core::analytics::sentiment_window::SentimentWindow;

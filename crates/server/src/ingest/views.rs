@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine, Rates, TopPost};
-use pulse_core::analytics::market::{MarketConfig, MarketEngine, SymbolSummary};
-use pulse_core::analytics::sentiment_window::{SentimentStats, SentimentWindow};
+use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine};
+use pulse_core::protocol::payload::{Rates, TopPost};
+use pulse_core::analytics::market::{MarketConfig, MarketEngine};
+use pulse_core::protocol::payload::SymbolSummary;
+use pulse_core::analytics::sentiment_window::SentimentWindow;
+use pulse_core::protocol::payload::SentimentStats;
 use pulse_core::model::{Candle, CandleInterval, Post, Tick, TimestampMs};
 use pulse_core::protocol::{FeedPost, StreamPosition};
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use pulse_core::analytics::engagement::Counts;
+use pulse_core::model::Counts;
 use pulse_core::model::{Candle, Engagement, Post, Tick};
 
 use super::broker::{Broker, PendingEvent};

@@ -611,7 +611,7 @@ async fn a_full_database_refuses_writes_until_room_is_made() {
 
 #[test]
 fn one_commit_stores_each_candle_and_each_posts_totals_at_their_last_state() {
-    use pulse_core::analytics::engagement::Counts;
+    use pulse_core::model::Counts;
     use pulse_core::model::{Candle, Post, Sentiment};
     let path = temp_db("coalesce");
     let mut conn = open_connection(&path, false).expect("opens");

@@ -49,10 +49,10 @@ use crate::model::{Engagement, Post, TimestampMs};
 use crate::time::bucket_start;
 use ring::Ring;
 
-/// The counts type and the wire payloads the engine produces, defined in the
-/// model and the protocol.
-pub use crate::model::Counts;
-pub use crate::protocol::payload::{EngagementUpdate, RateBucket, Rates, TopPost};
+// The counts type and the wire payloads the engine produces, defined in the
+// model and the protocol.
+use crate::model::Counts;
+use crate::protocol::payload::{EngagementUpdate, Rates, TopPost};
 
 /// Width of the fine buckets used for rates and windows; the dashboard's
 /// engagement chart uses the same buckets.

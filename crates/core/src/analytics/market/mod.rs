@@ -72,8 +72,8 @@ use crate::time::bucket_start;
 use candles::{Bar, Series};
 use session::Session;
 
-/// The wire payloads the engine produces, defined in the protocol.
-pub use crate::protocol::payload::{CandleUpdate, SymbolSummary};
+// The wire payloads the engine produces, defined in the protocol.
+use crate::protocol::payload::{CandleUpdate, SymbolSummary};
 use indicators::last_value;
 pub use indicators::{ema, log_returns, rolling_volatility, sma, volatility};
 
