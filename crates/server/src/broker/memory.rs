@@ -135,12 +135,13 @@ impl Broker for MemoryBroker {
         state.last_offset = offset;
         drop(state);
         let name = Arc::clone(log.local.name());
+        let epoch = Arc::clone(&log.epoch);
         // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no escaping.
         let body = format!(r#"{{"topic":"{name}","offset":{offset},"data":{data_json}}}"#);
         PendingEvent {
-            topic: topic.clone(),
+            route: log,
             name,
-            epoch: Arc::clone(&log.epoch),
+            epoch,
             event: Arc::new(Event {
                 offset,
                 body: body.into_boxed_str(),
@@ -151,10 +152,13 @@ impl Broker for MemoryBroker {
     }
 
     fn publish(&self, events: Vec<PendingEvent>) {
-        for PendingEvent { topic, event, .. } in events {
-            // A topic with events in flight is never removed, so it is there.
-            let Some(log) = read(&self.topics).get(&topic).cloned() else {
-                debug_assert!(false, "published on removed topic {topic}");
+        for PendingEvent {
+            route, name, event, ..
+        } in events
+        {
+            // Only this broker makes the events it is handed.
+            let Ok(log) = route.downcast::<TopicLog>() else {
+                debug_assert!(false, "an event of another broker on {name}");
                 continue;
             };
             let mut state = lock(&log.state);

@@ -63,9 +63,14 @@ pub enum BrokerError {
     Serialize(#[from] serde_json::Error),
 }
 
+/// Where a broker finds a prepared event's topic again on publish: its own
+/// handle, opaque to everyone else (the memory broker keeps its topic log
+/// here, so publishing needs no lookup and no copy of the topic).
+pub(crate) type Route = Arc<dyn std::any::Any + Send + Sync>;
+
 /// An event with its offset, not yet visible to subscribers or recovery.
 pub struct PendingEvent {
-    pub(crate) topic: Topic,
+    pub(crate) route: Route,
     pub(crate) name: Arc<str>,
     pub(crate) epoch: Arc<str>,
     pub(crate) event: Arc<Event>,
