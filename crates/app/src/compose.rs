@@ -7,9 +7,9 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
-use pulse_core::analytics::sentiment::{Extensions, LexiconData, SentimentAnalyzer};
 use crate::panel::PanelHead;
 use crate::rpc_error::RpcError;
+use pulse_core::analytics::sentiment::{Extensions, LexiconData, SentimentAnalyzer};
 use pulse_core::model::{NewPost, Sentiment, ValidationError, MAX_AUTHOR_CHARS, MAX_POST_CHARS};
 
 /// A post the server accepted (it is on disk and published).

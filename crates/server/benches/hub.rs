@@ -140,7 +140,9 @@ fn fan_out(c: &mut Criterion) {
 /// Publishing with nobody subscribed: encoding, offset, history.
 fn publish(c: &mut Criterion) {
     let runtime = runtime();
-    let hub: Arc<dyn Broker> = enter(&runtime, || MemoryBroker::new(BrokerConfig::default(), "bench"));
+    let hub: Arc<dyn Broker> = enter(&runtime, || {
+        MemoryBroker::new(BrokerConfig::default(), "bench")
+    });
     let key: Arc<str> = Arc::from("AAPL");
     let tick =
         json!({"symbol": "AAPL", "price": 187.25, "volume": 100, "ts": 1_780_000_000_000i64});

@@ -21,7 +21,9 @@ const SERVER_STACK: &[&str] = &[
 fn packages(args: &[&str]) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree", "--edges", "normal", "--prefix", "none", "--format", "{p}",
+        ])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -66,7 +68,10 @@ fn the_app_depends_on_core_and_never_on_the_server() {
         let mut args = vec!["-p", "pulse-app", "--features", features];
         args.extend(target.iter().flat_map(|target| ["--target", *target]));
         let app = packages(&args);
-        assert!(app.contains("pulse-core") && app.contains("leptos"), "{app:?}");
+        assert!(
+            app.contains("pulse-core") && app.contains("leptos"),
+            "{app:?}"
+        );
         assert_eq!(
             forbidden_in(&app, SERVER_STACK),
             Vec::<String>::new(),
@@ -79,7 +84,10 @@ fn the_app_depends_on_core_and_never_on_the_server() {
 fn the_server_is_the_top_of_the_graph() {
     let server = packages(&["-p", "pulse-server"]);
     assert!(server.contains("pulse-app") && server.contains("pulse-core"));
-    assert!(!server.contains("pulse-frontend"), "the WASM entry is not a server dependency");
+    assert!(
+        !server.contains("pulse-frontend"),
+        "the WASM entry is not a server dependency"
+    );
 }
 
 #[test]

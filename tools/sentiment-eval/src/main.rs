@@ -4,8 +4,8 @@
 //! `--ablation` also prints plain VADER, the recommended extensions added one
 //! at a time (cumulative), and each switch flipped against the recommended set.
 
-use pulse_sentiment_eval::{data_file, evaluate_file};
 use pulse_core::analytics::sentiment::{Extensions, SentimentAnalyzer};
+use pulse_sentiment_eval::{data_file, evaluate_file};
 
 const FILES: [&str; 2] = ["tweets.tsv", "amazon_reviews.tsv"];
 

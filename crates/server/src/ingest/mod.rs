@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pulse_core::analytics::engagement::EngagementError;
-use pulse_core::model::Counts;
-use pulse_core::protocol::payload::EngagementUpdate;
 use pulse_core::analytics::market::{IgnoreReason, MarketConfig};
 use pulse_core::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
 use pulse_core::analytics::sentiment_window::SentimentWindow;
+use pulse_core::model::Counts;
 use pulse_core::model::{Engagement, NewPost, Post, Tick, TimestampMs, ValidationError};
+use pulse_core::protocol::payload::EngagementUpdate;
 use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, Topic};
 
 use views::LiveState;

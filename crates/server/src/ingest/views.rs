@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine};
-use pulse_core::protocol::payload::{Rates, TopPost};
 use pulse_core::analytics::market::{MarketConfig, MarketEngine};
-use pulse_core::protocol::payload::SymbolSummary;
 use pulse_core::analytics::sentiment_window::SentimentWindow;
-use pulse_core::protocol::payload::SentimentStats;
 use pulse_core::model::{Candle, CandleInterval, Post, Tick, TimestampMs};
+use pulse_core::protocol::payload::SentimentStats;
+use pulse_core::protocol::payload::SymbolSummary;
+use pulse_core::protocol::payload::{Rates, TopPost};
 use pulse_core::protocol::{FeedPost, StreamPosition};
 
 use super::{Ingest, IngestLimits, SENTIMENT_WINDOW, TOP_POSTS_WINDOW_MS};
