@@ -471,33 +471,21 @@ pub(super) fn prune(
     let mut deleted = 0;
     deleted += prune_oldest(conn, "ticks", cutoff(retention.ticks))?;
     deleted += prune_oldest(conn, "engagement", cutoff(retention.engagement))?;
-    for (sql, keep) in [
-        (
-            "DELETE FROM candles WHERE (symbol, interval, start) IN
-               (SELECT symbol, interval, start FROM candles
-                WHERE interval = '1s' AND updated_at < ?1 LIMIT ?2)",
-            retention.candles_1s,
-        ),
-        (
-            "DELETE FROM candles WHERE (symbol, interval, start) IN
-               (SELECT symbol, interval, start FROM candles
-                WHERE interval = '1s' AND updated_at IS NULL AND start < ?1 LIMIT ?2)",
-            retention.candles_1s,
-        ),
-        (
-            "DELETE FROM candles WHERE (symbol, interval, start) IN
-               (SELECT symbol, interval, start FROM candles
-                WHERE interval = '1m' AND updated_at < ?1 LIMIT ?2)",
-            retention.candles_1m,
-        ),
-        (
-            "DELETE FROM candles WHERE (symbol, interval, start) IN
-               (SELECT symbol, interval, start FROM candles
-                WHERE interval = '1m' AND updated_at IS NULL AND start < ?1 LIMIT ?2)",
-            retention.candles_1m,
-        ),
+    // Candles are not in arrival order, so they are pruned by `updated_at`;
+    // rows from before schema v2 have none and age out by their start.
+    for (interval, keep) in [
+        (CandleInterval::OneSecond, retention.candles_1s),
+        (CandleInterval::OneMinute, retention.candles_1m),
     ] {
-        deleted += chunked(sql, cutoff(keep))?;
+        let interval = interval.as_str();
+        for aged in ["updated_at < ?1", "updated_at IS NULL AND start < ?1"] {
+            let sql = format!(
+                "DELETE FROM candles WHERE (symbol, interval, start) IN
+                   (SELECT symbol, interval, start FROM candles
+                    WHERE interval = '{interval}' AND {aged} LIMIT ?2)"
+            );
+            deleted += chunked(&sql, cutoff(keep))?;
+        }
     }
     let mut topics = conn.prepare("SELECT topic, last_offset FROM topics")?;
     let topics: Vec<(String, i64)> = topics
