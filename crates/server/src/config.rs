@@ -63,6 +63,22 @@ pub struct ServerConfig {
     #[arg(long, env = "PULSE_IN_MEMORY", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub in_memory: bool,
 
+    /// Redis shared by several Pulse nodes (e.g. redis://127.0.0.1:6379/0);
+    /// unset = a single node. Run Redis with `appendonly yes`,
+    /// `appendfsync always` and `maxmemory-policy noeviction`.
+    #[arg(long, env = "PULSE_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// This node's name in the cluster (letters, digits, `.`, `_`, `-`);
+    /// default: host name and process id.
+    #[arg(long, env = "PULSE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Commit groups the cluster's log keeps in Redis; a node away longer
+    /// than that cannot recover the topics it missed.
+    #[arg(long, env = "PULSE_LOG_LEN", default_value_t = 20_000)]
+    pub log_len: u64,
+
     /// Durability of a commit: `full` survives power loss, `normal` a process crash.
     #[arg(long, env = "PULSE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sync: String,
@@ -340,6 +356,37 @@ impl ServerConfig {
                 });
             }
         }
+        if self.redis.is_some() && self.in_memory {
+            return Err(ConfigError {
+                flag: "redis",
+                message: "a cluster node keeps its archive in SQLite; drop --in-memory".into(),
+            });
+        }
+        if let Some(url) = &self.redis {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                return Err(ConfigError {
+                    flag: "redis",
+                    message: format!("'{url}' is not a URL like redis://127.0.0.1:6379/0"),
+                });
+            }
+        }
+        if let Some(node) = &self.node_id {
+            let valid = !node.is_empty()
+                && node.len() <= 64
+                && node
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                return Err(ConfigError {
+                    flag: "node-id",
+                    message: "1 to 64 letters, digits, '.', '_' or '-'".into(),
+                });
+            }
+        }
+        in_range("log-len", self.log_len, 100..=10_000_000)?;
         for origin in &self.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(ConfigError {
@@ -461,6 +508,31 @@ impl ServerConfig {
     /// its 1-minute candles).
     pub fn symbol_idle(&self) -> Duration {
         Duration::from_secs(self.retain_days.saturating_mul(24 * 3600))
+    }
+
+    /// Cluster settings, or `None` for a single node.
+    pub fn cluster(&self) -> Option<super::cluster::ClusterConfig> {
+        let url = self.redis.clone()?;
+        let node_id = self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|h| {
+                    h.trim()
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                        .take(40)
+                        .collect::<String>()
+                })
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "node".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Some(super::cluster::ClusterConfig {
+            redis_url: url,
+            node_id,
+            log_len: self.log_len,
+        })
     }
 
     /// Storage settings, or `None` for an in-memory node.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backend;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod csrf;
 pub mod deadline;
@@ -63,6 +64,8 @@ pub enum ServerError {
     Guard(#[from] guard::GuardError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
     #[error("server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -158,6 +161,9 @@ impl RunningServer {
         if let Some(storage) = self.state.ingest.storage() {
             storage.shutdown().await?;
         }
+        if let Some(cluster) = self.state.cluster.clone() {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
         served
     }
 }
@@ -180,24 +186,48 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr()?;
 
     let (stop, stopped) = watch::channel(false);
-    let broker: Arc<dyn Broker> = MemoryBroker::new(config.broker(), epoch_seed());
+    let cluster = match config.cluster() {
+        Some(cluster_config) => Some(
+            tokio::task::spawn_blocking(move || {
+                cluster::Cluster::connect(cluster_config, Duration::from_secs(30))
+            })
+            .await
+            .map_err(|error| ServerError::Serve(std::io::Error::other(error)))??,
+        ),
+        None => None,
+    };
+    // In a cluster every topic's epoch derives from the data set's.
+    let seed = cluster
+        .as_ref()
+        .map_or_else(epoch_seed, |c| c.epoch().to_string());
+    let broker: Arc<dyn Broker> = MemoryBroker::new(config.broker(), seed);
     let (storage, restored) = match config.storage() {
         Some(storage_config) => {
-            let (storage, restored) = storage::Storage::open(&storage_config, Arc::clone(&broker))?;
+            let log = cluster.as_ref().map(cluster::Cluster::commit_log);
+            let (storage, restored) =
+                storage::Storage::open(&storage_config, Arc::clone(&broker), log)?;
             tracing::info!(path = %storage.path().display(), "storage open");
             (Some(storage), restored)
         }
+        None if cluster.is_some() => return Err(cluster::ClusterError::NeedsStorage.into()),
         None => (None, storage::Restored::default()),
     };
-    let fresh = restored.is_empty();
+    let fresh = restored.is_empty() && cluster.is_none();
+    let archive = restored.log.clone();
+    let has_data = !restored.is_empty();
     let ingest = Arc::new(Ingest::with_limits(
         Arc::clone(&broker),
         storage,
         config.ingest_limits(),
     ));
     ingest.restore(restored);
+    if let Some(cluster) = &cluster {
+        cluster.reconcile_archive(&ingest, archive, has_data);
+    }
+    let presence_store = Arc::new(presence::memory::MemoryPresence::new(
+        config.max_sessions_per_ip,
+    ));
     let symbol_idle = config.symbol_idle();
-    let max_sessions_per_ip = config.max_sessions_per_ip;
     let max_pending_topics = config.max_pending_topics;
     let sweep_every = Duration::from_secs(config.prune_every_secs.clamp(1, 60));
     let state = AppState {
@@ -211,17 +241,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         broker: Arc::clone(&broker),
         ingest,
         metrics: Arc::new(Metrics::default()),
-        presence: Arc::new(presence::memory::MemoryPresence::new(max_sessions_per_ip)),
+        presence: Arc::clone(&presence_store) as Arc<dyn presence::PresenceStore>,
+        cluster: cluster.clone(),
         pending_topics: Arc::new(pending_topics::PendingTopics::new(max_pending_topics)),
         shutdown: stopped.clone(),
         drop_connections: Arc::new(watch::channel(0).0),
     };
 
-    let mut background = vec![tokio::spawn(presence::run_publisher(
-        Arc::clone(&state.presence),
-        broker,
-        Duration::from_secs(1),
-    ))];
+    let mut background = Vec::new();
+    match &cluster {
+        // Counted across nodes and committed to the log by the leader.
+        Some(cluster) => cluster.start(Arc::clone(&state.ingest), presence_store)?,
+        None => background.push(tokio::spawn(presence::run_publisher(
+            Arc::clone(&state.presence),
+            broker,
+            Duration::from_secs(1),
+        ))),
+    }
     background.push(tokio::spawn(maintenance::close_candles_on_time(
         Arc::clone(&state.ingest),
     )));

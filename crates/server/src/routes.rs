@@ -112,6 +112,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.ingest.storage().is_some_and(|s| !s.is_healthy()) {
         return not_ready("storage_failed");
     }
+    if let Some(cluster) = &state.cluster {
+        if let Err(reason) = cluster.readiness() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "cluster_unavailable", "reason": reason})),
+            )
+                .into_response();
+        }
+    }
     axum::Json(serde_json::json!({"status": "ready"})).into_response()
 }
 

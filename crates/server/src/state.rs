@@ -22,6 +22,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub metrics: Arc<Metrics>,
     pub presence: Arc<dyn PresenceStore>,
+    /// Set in multi-node mode (`--redis`).
+    pub cluster: Option<Arc<super::cluster::Cluster>>,
     /// Subscribed per-symbol topics of symbols without data yet.
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,

@@ -18,7 +18,7 @@ use crate::sync::{lock, read, write};
 /// Topics by name, created on first use.
 pub struct MemoryBroker {
     config: BrokerConfig,
-    epoch_seed: String,
+    epoch_seed: RwLock<String>,
     topics: RwLock<HashMap<Topic, Arc<TopicLog>>>,
     /// Topics removed so far (see [`MemoryBroker::fresh_epoch`]).
     removals: AtomicU64,
@@ -52,7 +52,7 @@ impl MemoryBroker {
     pub fn new(config: BrokerConfig, epoch_seed: impl Into<String>) -> Arc<Self> {
         Arc::new(Self {
             config,
-            epoch_seed: epoch_seed.into(),
+            epoch_seed: RwLock::new(epoch_seed.into()),
             topics: RwLock::new(HashMap::new()),
             removals: AtomicU64::new(0),
         })
@@ -110,10 +110,25 @@ impl MemoryBroker {
     /// epochs carry the removal count, so a topic created again never
     /// shares an epoch with its earlier life.
     fn fresh_epoch(&self, topic: &Topic) -> String {
+        let seed = read(&self.epoch_seed);
         match self.removals.load(Relaxed) {
-            0 => format!("{}-{topic}", self.epoch_seed),
-            n => format!("{}.{n}-{topic}", self.epoch_seed),
+            0 => format!("{seed}-{topic}"),
+            n => format!("{seed}.{n}-{topic}"),
         }
+    }
+
+    /// Replaces `topic`'s log by an empty one under `epoch` that goes on
+    /// after `last_offset`; the old one's subscribers are dropped.
+    fn restart_log(&self, topic: &Topic, epoch: &str, last_offset: u64) -> Arc<TopicLog> {
+        if let Some(old) = write(&self.topics).remove(topic) {
+            old.local.close();
+        }
+        let log = self.create_log(topic, Some(epoch));
+        let mut state = lock(&log.state);
+        state.last_offset = last_offset;
+        state.published_offset = last_offset;
+        drop(state);
+        log
     }
 }
 
@@ -148,6 +163,54 @@ impl Broker for MemoryBroker {
                 conflation_key,
                 source_ts,
             }),
+        }
+    }
+
+    fn prepare_replica(
+        &self,
+        topic: &Topic,
+        epoch: &str,
+        offset: u64,
+        body: Box<str>,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> PendingEvent {
+        let mut log = self.log(topic);
+        if *log.epoch != *epoch {
+            log = self.restart_log(topic, epoch, offset.saturating_sub(1));
+        }
+        let mut state = lock(&log.state);
+        if offset != state.last_offset + 1 {
+            // Entries this node never got (or, impossible with the log's
+            // checks, a repeat): recovery must not reach across them.
+            state.history.clear();
+            state.latest = None;
+            state.published_offset = offset.saturating_sub(1);
+        }
+        state.last_offset = offset;
+        drop(state);
+        PendingEvent {
+            name: Arc::clone(log.local.name()),
+            epoch: Arc::clone(&log.epoch),
+            route: log,
+            event: Arc::new(Event {
+                offset,
+                body,
+                conflation_key,
+                source_ts,
+            }),
+        }
+    }
+
+    fn reseed(&self, seed: &str) {
+        *write(&self.epoch_seed) = seed.to_owned();
+        let topics: Vec<(Topic, u64)> = read(&self.topics)
+            .iter()
+            .map(|(topic, log)| (topic.clone(), lock(&log.state).last_offset))
+            .collect();
+        for (topic, last_offset) in topics {
+            let epoch = format!("{seed}-{topic}");
+            self.restart_log(&topic, &epoch, last_offset);
         }
     }
 

@@ -98,10 +98,26 @@ impl PendingEvent {
 }
 
 /// Where a published event landed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(from = "StreamPosition")]
 pub struct Published {
     pub epoch: Arc<str>,
     pub offset: u64,
+}
+
+impl From<StreamPosition> for Published {
+    fn from(position: StreamPosition) -> Self {
+        Published {
+            epoch: position.epoch.into(),
+            offset: position.offset,
+        }
+    }
+}
+
+impl Serialize for Published {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StreamPosition::from(self.clone()).serialize(serializer)
+    }
 }
 
 impl From<Published> for StreamPosition {
@@ -153,6 +169,27 @@ pub trait Broker: Send + Sync + 'static {
         conflation_key: Option<Arc<str>>,
         source_ts: Option<i64>,
     ) -> PendingEvent;
+
+    /// A follower's copy of an event the leader sequenced: it keeps the
+    /// leader's epoch and offset instead of assigning its own. A topic whose
+    /// epoch differs starts again under the leader's (its subscribers are
+    /// dropped and resubscribe with `recovered: false`); an offset past the
+    /// next one (log entries this node never got) clears the topic's
+    /// history, so no client recovers across the hole.
+    fn prepare_replica(
+        &self,
+        topic: &Topic,
+        epoch: &str,
+        offset: u64,
+        body: Box<str>,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> PendingEvent;
+
+    /// Starts every topic again under a new epoch seed (`<seed>-<topic>`),
+    /// offsets kept, history and subscribers dropped: the cluster's data
+    /// set changed (its log was lost), so no client may recover across it.
+    fn reseed(&self, seed: &str);
 
     /// Makes prepared events visible to subscribers and recovery, once they
     /// are durable. Events of one topic must come in offset order.

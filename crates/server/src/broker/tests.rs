@@ -26,6 +26,8 @@ macro_rules! broker_contract_tests {
             prepared_events_are_invisible_until_published,
             a_snapshot_ahead_of_the_stream_resumes_without_repeats,
             restored_topics_resume_their_epoch_and_offsets,
+            replicas_keep_the_leaders_positions_and_never_recover_across_a_hole,
+            a_reseed_starts_every_topic_again_and_keeps_its_offsets,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
@@ -246,4 +248,75 @@ pub async fn restored_topics_resume_their_epoch_and_offsets(factory: Factory) {
         "the ring keeps its newest history_len events"
     );
     assert_eq!(publish(&*broker, &Topic::Posts, json!(10)), 10);
+}
+
+fn body(offset: u64) -> Box<str> {
+    format!(r#"{{"topic":"posts","offset":{offset},"data":{offset}}}"#).into()
+}
+
+pub async fn replicas_keep_the_leaders_positions_and_never_recover_across_a_hole(factory: Factory) {
+    let follower = factory(config(100));
+    let mut sub = follower.subscribe(&Topic::Posts, None);
+    for offset in 1..=3 {
+        let event =
+            follower.prepare_replica(&Topic::Posts, "lead", offset, body(offset), None, None);
+        assert_eq!(event.position().offset, offset);
+        follower.publish(vec![event]);
+    }
+    // The subscriber made before the leader's epoch was known is dropped.
+    let dropped = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if sub.receiver.recv().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        dropped.is_ok(),
+        "a subscriber of the replaced epoch is closed"
+    );
+    let position = follower.position(&Topic::Posts);
+    assert_eq!((position.epoch.as_str(), position.offset), ("lead", 3));
+    let since = |offset| StreamPosition {
+        epoch: "lead".into(),
+        offset,
+    };
+    let sub = follower.subscribe(&Topic::Posts, Some(&since(1)));
+    assert!(sub.recovered);
+    assert_eq!(
+        sub.backlog.iter().map(|e| e.offset).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    // Entries 4..=6 never reached this node.
+    let event = follower.prepare_replica(&Topic::Posts, "lead", 7, body(7), None, None);
+    follower.publish(vec![event]);
+    assert!(
+        !follower.subscribe(&Topic::Posts, Some(&since(2))).recovered,
+        "no recovery across the hole"
+    );
+    let sub = follower.subscribe(&Topic::Posts, Some(&since(6)));
+    assert!(sub.recovered);
+    assert_eq!(
+        sub.backlog.iter().map(|e| e.offset).collect::<Vec<_>>(),
+        [7]
+    );
+}
+
+pub async fn a_reseed_starts_every_topic_again_and_keeps_its_offsets(factory: Factory) {
+    let broker = factory(config(100));
+    for i in 0..4 {
+        publish(&*broker, &Topic::Posts, json!(i));
+    }
+    let before = broker.position(&Topic::Posts);
+    broker.reseed("fresh");
+    let after = broker.position(&Topic::Posts);
+    assert_eq!(after.epoch, "fresh-posts");
+    assert_eq!(after.offset, before.offset);
+    assert!(!broker.subscribe(&Topic::Posts, Some(&before)).recovered);
+    assert_eq!(publish(&*broker, &Topic::Posts, json!(5)), 5);
+    assert_eq!(
+        broker.position(&Topic::Engagement).epoch,
+        "fresh-engagement"
+    );
 }

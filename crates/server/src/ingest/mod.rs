@@ -7,8 +7,13 @@
 //! Batches are all-or-nothing: every item is validated before any is
 //! applied, so a rejected batch leaves no trace.
 
+pub mod forward;
+mod replicate;
 mod restore;
 mod views;
+
+pub use forward::{Forwarded, Forwarder, WritePath};
+pub use replicate::{ReplicatedBatch, ReplicatedEvent};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,16 +21,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pulse_core::analytics::engagement::EngagementError;
 use pulse_core::analytics::market::{IgnoreReason, MarketConfig};
 use pulse_core::analytics::sentiment::{mentioned_symbols, SentimentAnalyzer};
-use pulse_core::analytics::sentiment_window::SentimentWindow;
 use pulse_core::model::Counts;
 use pulse_core::model::{Engagement, NewPost, Post, Tick, TimestampMs, ValidationError};
 use pulse_core::protocol::payload::EngagementUpdate;
-use pulse_core::protocol::{EngagementEvent, FeedPost, SentimentUpdate, Topic};
+use pulse_core::protocol::{EngagementEvent, FeedPost, Topic};
 
 use views::LiveState;
 
 use super::broker::{Broker, BrokerError, Published};
-use super::clock::now_ms;
 use super::storage::{Storage, StorageError, WriteBatch};
 use super::sync::lock;
 
@@ -84,18 +87,57 @@ pub enum IngestError {
 /// stream can keep many in flight; their commits complete in order.
 #[must_use = "the data is acknowledged only once `durable()` resolves"]
 pub struct Pending<T> {
-    value: T,
-    commit: Option<super::storage::Commit>,
+    inner: PendingInner<T>,
+}
+
+enum PendingInner<T> {
+    /// Applied here; durable once storage commits.
+    Local {
+        value: T,
+        commit: Option<super::storage::Commit>,
+    },
+    /// Forwarded to the leader: the answer arrives with its commit group.
+    Remote(tokio::sync::oneshot::Receiver<Result<serde_json::Value, IngestError>>),
 }
 
 impl<T> Pending<T> {
-    pub async fn durable(self) -> Result<T, IngestError> {
-        if let Some(commit) = self.commit {
-            commit
-                .await
-                .map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))??;
+    fn local(value: T, commit: Option<super::storage::Commit>) -> Self {
+        Self {
+            inner: PendingInner::Local { value, commit },
         }
-        Ok(self.value)
+    }
+
+    fn remote(
+        answer: tokio::sync::oneshot::Receiver<Result<serde_json::Value, IngestError>>,
+    ) -> Self {
+        Self {
+            inner: PendingInner::Remote(answer),
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Pending<T> {
+    pub async fn durable(self) -> Result<T, IngestError> {
+        match self.inner {
+            PendingInner::Local { value, commit } => {
+                if let Some(commit) = commit {
+                    commit.await.map_err(|_| {
+                        StorageError::Unavailable("the storage writer stopped".into())
+                    })??;
+                }
+                Ok(value)
+            }
+            PendingInner::Remote(answer) => {
+                let value = answer
+                    .await
+                    .map_err(|_| StorageError::Unavailable("the cluster link stopped".into()))??;
+                serde_json::from_value(value).map_err(|error| {
+                    IngestError::Storage(StorageError::Unavailable(format!(
+                        "the leader's answer did not parse: {error}"
+                    )))
+                })
+            }
+        }
     }
 }
 
@@ -107,6 +149,9 @@ pub struct Ingest {
     state: Mutex<LiveState>,
     /// Storage's failed-write count the views were last rebuilt for.
     rolled_back_for: std::sync::atomic::AtomicU64,
+    /// Set in multi-node mode: whether this node applies writes or hands
+    /// them to the leader.
+    forwarder: std::sync::OnceLock<Arc<dyn Forwarder>>,
 }
 
 impl Ingest {
@@ -129,6 +174,41 @@ impl Ingest {
             state: Mutex::new(LiveState::empty(&limits)),
             limits,
             rolled_back_for: std::sync::atomic::AtomicU64::new(0),
+            forwarder: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Joins a cluster: from now on writes go where `forwarder` says.
+    pub fn set_forwarder(&self, forwarder: Arc<dyn Forwarder>) {
+        let _ = self.forwarder.set(forwarder);
+    }
+
+    /// Where a write made now goes.
+    pub fn write_path(&self) -> WritePath {
+        self.forwarder
+            .get()
+            .map_or(WritePath::Here, |forwarder| forwarder.write_path())
+    }
+
+    /// Whether this node sequences writes itself (single node, or the
+    /// cluster's leader): only then do timers and the simulator write.
+    pub fn sequences_here(&self) -> bool {
+        matches!(self.write_path(), WritePath::Here)
+    }
+
+    /// `Some` when the write must go to the leader (or cannot go anywhere).
+    fn forwarded<T>(
+        &self,
+        request: impl FnOnce() -> Forwarded,
+        now: TimestampMs,
+    ) -> Option<Result<Pending<T>, IngestError>> {
+        let forwarder = self.forwarder.get()?;
+        match forwarder.write_path() {
+            WritePath::Here => None,
+            WritePath::Leader => Some(Ok(Pending::remote(forwarder.forward(request(), now)))),
+            WritePath::Unavailable(reason) => {
+                Some(Err(IngestError::Storage(StorageError::Unavailable(reason))))
+            }
         }
     }
 
@@ -226,7 +306,23 @@ impl Ingest {
         ticks: Vec<Tick>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<Published>>, IngestError> {
+        self.submit_ticks_answering(ticks, now, None)
+    }
+
+    /// [`Ingest::submit_ticks`]; `answer` names a forwarded request the
+    /// commit answers.
+    fn submit_ticks_answering(
+        &self,
+        ticks: Vec<Tick>,
+        now: TimestampMs,
+        answer: Option<&forward::AnswerTo>,
+    ) -> Result<Pending<Vec<Published>>, IngestError> {
         validate_all(&ticks, |tick| self.admit_tick(tick, now))?;
+        if answer.is_none() {
+            if let Some(forwarded) = self.forwarded(|| Forwarded::Ticks(ticks.clone()), now) {
+                return forwarded;
+            }
+        }
         self.check_storage()?;
         let (positions, commit) = {
             let mut state = self.state();
@@ -241,12 +337,10 @@ impl Ingest {
             for tick in ticks {
                 positions.push(self.apply_tick(&mut state, &mut batch, tick)?);
             }
+            batch.replay.answers = answer.map(|to| to.answered(&positions));
             (positions, self.submit(batch))
         };
-        Ok(Pending {
-            value: positions,
-            commit,
-        })
+        Ok(Pending::local(positions, commit))
     }
 
     fn apply_tick(
@@ -274,7 +368,7 @@ impl Ingest {
         let symbol_position = on_symbol.position();
         batch.events.push(on_all);
         batch.events.push(on_symbol);
-        let outcome = state.market.apply(&tick);
+        let outcome = state.record_tick(&tick, symbol_position.into());
         if !outcome.is_applied() {
             // `check_batch` accepted it, so this is a bug; say so loudly.
             tracing::error!(?outcome.status, symbol = %tick.symbol, "an admitted tick was ignored");
@@ -286,13 +380,6 @@ impl Ingest {
                 .push(self.broker.prepare(&topic, &update, None, None)?);
             batch.candles.push(update.candle);
         }
-        let entry = state.recent_ticks.entry(tick.symbol.clone()).or_default();
-        if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
-            entry.ticks.pop_front();
-        }
-        entry.ticks.push_back(tick.clone());
-        entry.position = Some(symbol_position.into());
-        entry.arrived = now_ms();
         batch.ticks.push(tick);
         Ok(published)
     }
@@ -300,6 +387,9 @@ impl Ingest {
     /// Closes candles whose interval has ended by wall time (a quiet symbol's
     /// last candle would otherwise stay open) and publishes them.
     pub async fn close_due_candles(&self, now: TimestampMs) -> Result<usize, IngestError> {
+        if !self.sequences_here() {
+            return Ok(0);
+        }
         self.check_storage()?;
         let (closed, commit) = {
             let mut state = self.state();
@@ -308,6 +398,7 @@ impl Ingest {
                 return Ok(0);
             }
             let mut batch = WriteBatch::default();
+            batch.replay.closed_due = Some(now);
             for update in &updates {
                 let topic = Topic::Candles(update.candle.symbol.clone());
                 batch
@@ -317,12 +408,7 @@ impl Ingest {
             }
             (updates.len(), self.submit(batch))
         };
-        Pending {
-            value: closed,
-            commit,
-        }
-        .durable()
-        .await
+        Pending::local(closed, commit).durable().await
     }
 
     /// All-or-nothing batch of posts: scores, stores and publishes each one;
@@ -341,7 +427,21 @@ impl Ingest {
         posts: Vec<NewPost>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<Post>>, IngestError> {
+        self.submit_posts_answering(posts, now, None)
+    }
+
+    fn submit_posts_answering(
+        &self,
+        posts: Vec<NewPost>,
+        now: TimestampMs,
+        answer: Option<&forward::AnswerTo>,
+    ) -> Result<Pending<Vec<Post>>, IngestError> {
         validate_all(&posts, |post| post.validate(now))?;
+        if answer.is_none() {
+            if let Some(forwarded) = self.forwarded(|| Forwarded::Posts(posts.clone()), now) {
+                return forwarded;
+            }
+        }
         self.check_storage()?;
         let (created, commit) = {
             let mut state = self.state();
@@ -376,12 +476,10 @@ impl Ingest {
                 created.push(post);
             }
             batch.posts.extend(created.iter().cloned());
+            batch.replay.answers = answer.map(|to| to.answered(&created));
             (created, self.submit(batch))
         };
-        Ok(Pending {
-            value: created,
-            commit,
-        })
+        Ok(Pending::local(created, commit))
     }
 
     fn apply_post(
@@ -390,11 +488,7 @@ impl Ingest {
         batch: &mut WriteBatch,
         post: &Post,
     ) -> Result<(), IngestError> {
-        state.engagement.register(post);
-        if state.posts.len() >= RECENT_POSTS {
-            state.posts.pop_front();
-        }
-        state.posts.push_back(post.clone());
+        let updates = state.record_post(post);
         let feed_post = FeedPost {
             post: post.clone(),
             engagement: Counts::default(),
@@ -404,25 +498,6 @@ impl Ingest {
                 .prepare(&Topic::Posts, &feed_post, None, Some(post.ts))?,
         );
 
-        let s = post.sentiment;
-        state.overall_sentiment.push(post.ts, s.compound, s.label);
-        let mut updates = vec![SentimentUpdate {
-            scope: "overall".into(),
-            ts: post.ts,
-            stats: state.overall_sentiment.stats(),
-        }];
-        for symbol in &post.symbols {
-            let window = state
-                .symbol_sentiment
-                .entry(symbol.clone())
-                .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW));
-            window.push(post.ts, s.compound, s.label);
-            updates.push(SentimentUpdate {
-                scope: symbol.clone(),
-                ts: post.ts,
-                stats: window.stats(),
-            });
-        }
         for update in &updates {
             batch.events.push(self.broker.prepare(
                 &Topic::Sentiment,
@@ -449,7 +524,21 @@ impl Ingest {
         events: Vec<Engagement>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
+        self.submit_engagements_answering(events, now, None)
+    }
+
+    fn submit_engagements_answering(
+        &self,
+        events: Vec<Engagement>,
+        now: TimestampMs,
+        answer: Option<&forward::AnswerTo>,
+    ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
         validate_all(&events, |event| event.validate(now))?;
+        if answer.is_none() {
+            if let Some(forwarded) = self.forwarded(|| Forwarded::Engagement(events.clone()), now) {
+                return forwarded;
+            }
+        }
         self.check_storage()?;
         let (updates, commit) = {
             let mut state = self.state();
@@ -495,12 +584,10 @@ impl Ingest {
                 batch.engagement.push((event, update.totals));
                 updates.push(update);
             }
+            batch.replay.answers = answer.map(|to| to.answered(&updates));
             (updates, self.submit(batch))
         };
-        Ok(Pending {
-            value: updates,
-            commit,
-        })
+        Ok(Pending::local(updates, commit))
     }
 
     /// Checks what a tick can be checked for without the engine's state:
@@ -536,6 +623,10 @@ impl Ingest {
     /// memory, topics and slot. Allowlisted symbols stay. Returns the
     /// symbols dropped.
     pub fn forget_idle_symbols(&self, idle_before: TimestampMs) -> Vec<String> {
+        if !self.sequences_here() {
+            // Followers forget what the leader's log says it forgot.
+            return Vec::new();
+        }
         let mut state = self.state();
         let idle: Vec<String> = state
             .recent_ticks
@@ -562,10 +653,19 @@ impl Ingest {
             {
                 continue;
             }
-            state.recent_ticks.remove(&symbol);
-            state.market.forget(&symbol);
-            state.symbol_sentiment.remove(&symbol);
+            state.forget(&symbol);
             dropped.push(symbol);
+        }
+        if !dropped.is_empty() && self.forwarder.get().is_some() {
+            // Followers replay it; nothing else is in the batch.
+            let batch = WriteBatch {
+                replay: super::storage::Replay {
+                    forgotten: dropped.clone(),
+                    ..Default::default()
+                },
+                ..WriteBatch::default()
+            };
+            drop(self.submit(batch));
         }
         dropped
     }

@@ -13,7 +13,13 @@ use pulse_core::protocol::payload::SymbolSummary;
 use pulse_core::protocol::payload::{Rates, TopPost};
 use pulse_core::protocol::{FeedPost, StreamPosition};
 
-use super::{Ingest, IngestLimits, SENTIMENT_WINDOW, TOP_POSTS_WINDOW_MS};
+use pulse_core::protocol::SentimentUpdate;
+
+use super::{
+    Ingest, IngestLimits, RECENT_POSTS, RECENT_TICKS_PER_SYMBOL, SENTIMENT_WINDOW,
+    TOP_POSTS_WINDOW_MS,
+};
+use crate::clock::now_ms;
 
 /// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
 /// kept together so a snapshot plus `since` misses nothing and repeats nothing.
@@ -51,6 +57,64 @@ impl LiveState {
             overall_sentiment: SentimentWindow::new(SENTIMENT_WINDOW),
             symbol_sentiment: BTreeMap::new(),
         }
+    }
+}
+
+impl LiveState {
+    /// The engine and recent-ticks part of taking a tick, shared by the
+    /// leader and by followers replaying its log.
+    pub(super) fn record_tick(
+        &mut self,
+        tick: &Tick,
+        symbol_position: StreamPosition,
+    ) -> pulse_core::analytics::market::TickOutcome {
+        let outcome = self.market.apply(tick);
+        let entry = self.recent_ticks.entry(tick.symbol.clone()).or_default();
+        if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
+            entry.ticks.pop_front();
+        }
+        entry.ticks.push_back(tick.clone());
+        entry.position = Some(symbol_position);
+        entry.arrived = now_ms();
+        outcome
+    }
+
+    /// The engines' part of taking a post; returns the sentiment updates
+    /// it causes (overall first, then per symbol).
+    pub(super) fn record_post(&mut self, post: &Post) -> Vec<SentimentUpdate> {
+        self.engagement.register(post);
+        if self.posts.len() >= RECENT_POSTS {
+            self.posts.pop_front();
+        }
+        self.posts.push_back(post.clone());
+        self.next_post_id = self.next_post_id.max(post.id + 1);
+        let s = post.sentiment;
+        self.overall_sentiment.push(post.ts, s.compound, s.label);
+        let mut updates = vec![SentimentUpdate {
+            scope: "overall".into(),
+            ts: post.ts,
+            stats: self.overall_sentiment.stats(),
+        }];
+        for symbol in &post.symbols {
+            let window = self
+                .symbol_sentiment
+                .entry(symbol.clone())
+                .or_insert_with(|| SentimentWindow::new(SENTIMENT_WINDOW));
+            window.push(post.ts, s.compound, s.label);
+            updates.push(SentimentUpdate {
+                scope: symbol.clone(),
+                ts: post.ts,
+                stats: window.stats(),
+            });
+        }
+        updates
+    }
+
+    /// Stops tracking `symbol` in every engine.
+    pub(super) fn forget(&mut self, symbol: &str) {
+        self.recent_ticks.remove(symbol);
+        self.market.forget(symbol);
+        self.symbol_sentiment.remove(symbol);
     }
 }
 

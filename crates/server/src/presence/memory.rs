@@ -40,6 +40,16 @@ impl MemoryPresence {
         }
     }
 
+    /// The sessions counted here and the connections open, for a cluster
+    /// that counts sessions across nodes.
+    pub fn snapshot(&self) -> (Vec<String>, u64) {
+        let counts = self.counts();
+        (
+            counts.sessions.keys().cloned().collect(),
+            counts.connections,
+        )
+    }
+
     /// Plain counters with no invariant a panic could break half-way, so a
     /// poisoned lock is still safe to use.
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {

@@ -93,6 +93,16 @@ async fn run(config: SimulatorConfig, mut feed: SimulatedFeed, ingest: Arc<Inges
         timer.tick().await;
         let elapsed = started.elapsed().as_secs_f64();
         let due = |rate: f64| (elapsed * rate) as u64;
+        if !ingest.sequences_here() {
+            // A cluster's follower: the leader simulates for everyone, and
+            // a node that takes over later does not replay the missed time.
+            (ticks, posts, engagements) = (
+                due(config.tick_rate),
+                due(config.post_rate),
+                due(config.engagement_rate),
+            );
+            continue;
+        }
         while ticks < due(config.tick_rate) {
             ticks += 1;
             let now = now_ms();

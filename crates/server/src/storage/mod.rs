@@ -105,6 +105,78 @@ pub struct WriteBatch {
     pub posts: Vec<Post>,
     /// Accepted engagement events with the post's totals after each.
     pub engagement: Vec<(Engagement, Counts)>,
+    /// What else followers replay on their engines (see [`Replay`]).
+    pub replay: Replay,
+    /// Set on a follower: the leader's commit group this batch copies, so
+    /// the archive records how far it has followed the log.
+    pub replicated: Option<LogPosition>,
+}
+
+/// The parts of an ingest call that are not data rows but change the
+/// engines all the same; a follower replays them in order to stay able to
+/// take over. Also the answer to a request forwarded by another node.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Replay {
+    /// The leader closed candles due at this wall time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_due: Option<i64>,
+    /// Symbols the leader stopped tracking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<String>,
+    /// A request from another node's inbox that this batch answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Answer>,
+}
+
+/// The outcome of a forwarded request, carried in the commit group that
+/// holds its data (or alone, for a refusal), so the requester acknowledges
+/// exactly what is committed.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Answer {
+    /// Inbox entry id; the log records the newest one answered.
+    pub inbox_id: String,
+    pub node: String,
+    pub request: u64,
+    /// The result's JSON (`Ok`) or the refusal.
+    pub outcome: Result<serde_json::Value, RemoteRefusal>,
+}
+
+/// An ingest refusal as it travels between nodes.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RemoteRefusal {
+    /// `invalid`, `unknown_post` or `unavailable`.
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<u64>,
+}
+
+/// A commit group's place in the cluster's log: the dataset epoch and the
+/// group's sequence number `g`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogPosition {
+    pub epoch: Arc<str>,
+    pub g: u64,
+}
+
+/// Where a leader's commit groups are sequenced before they are written
+/// here: the cluster's log in Redis. A single node has none.
+pub trait CommitLog: Send {
+    /// Appends the batches this node made (not replicated ones) as one
+    /// commit group; on error nothing was appended and nothing is written.
+    fn append(&mut self, batches: &[&WriteBatch]) -> Result<LogPosition, CommitLogError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitLogError {
+    /// The log refused the group (another leader, another epoch, a gap) or
+    /// could not be reached; the node stops writing until it knows more.
+    #[error("the cluster log did not take the write: {0}")]
+    Refused(String),
 }
 
 /// Resolves when the batch is on disk (and its events are released).
@@ -179,6 +251,7 @@ impl Storage {
     pub fn open(
         config: &StorageConfig,
         broker: Arc<dyn Broker>,
+        log: Option<Box<dyn CommitLog>>,
     ) -> Result<(Arc<Storage>, Restored), StorageError> {
         let path = config.path.clone();
         let mut write_conn = open_connection(&path, config.sync_full)?;
@@ -208,6 +281,7 @@ impl Storage {
             Arc::clone(&queued),
             Arc::clone(&dropped),
             config.retention,
+            log,
         );
         let thread = std::thread::Builder::new()
             .name("pulse-storage".into())
@@ -255,6 +329,12 @@ impl Storage {
     pub fn reload(&self) -> Result<Restored, StorageError> {
         let conn = lock(&self.reader);
         read::restore(&conn, self.history_len).map_err(StorageError::from)
+    }
+
+    /// How far the archive has followed the cluster's log (committed).
+    pub fn log_position(&self) -> Result<Option<LogPosition>, StorageError> {
+        let conn = lock(&self.reader);
+        read::log_position(&conn).map_err(StorageError::from)
     }
 
     /// The bound on [`Storage::queue_len`].

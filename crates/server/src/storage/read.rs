@@ -34,6 +34,8 @@ pub struct Restored {
     pub ticks: Vec<Tick>,
     pub candles: Vec<Candle>,
     pub next_post_id: u64,
+    /// How far this archive has followed the cluster's log (multi-node).
+    pub log: Option<super::LogPosition>,
 }
 
 impl Restored {
@@ -91,7 +93,10 @@ fn candle_from_row(row: &Row<'_>) -> Result<Candle, rusqlite::Error> {
 }
 
 pub(super) fn restore(conn: &Connection, history_len: usize) -> Result<Restored, rusqlite::Error> {
-    let mut restored = Restored::default();
+    let mut restored = Restored {
+        log: log_position(conn)?,
+        ..Restored::default()
+    };
 
     let mut topics = conn.prepare("SELECT topic, epoch, last_offset FROM topics ORDER BY topic")?;
     let mut events = conn.prepare(
@@ -227,4 +232,28 @@ pub(super) fn candles(
         .collect::<Result<_, _>>()?;
     rows.reverse();
     Ok(rows)
+}
+
+/// The cluster log position the last commit recorded, if any.
+pub(super) fn log_position(
+    conn: &Connection,
+) -> Result<Option<super::LogPosition>, rusqlite::Error> {
+    let value = |key: &str| -> Result<Option<String>, rusqlite::Error> {
+        conn.query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![key],
+            |row| row.get(0),
+        )
+        .map(Some)
+        .or_else(|error| match error {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(other),
+        })
+    };
+    let epoch = value(super::writer::LOG_EPOCH_KEY)?;
+    let g = value(super::writer::LOG_G_KEY)?.and_then(|g| g.parse::<u64>().ok());
+    Ok(epoch.zip(g).map(|(epoch, g)| super::LogPosition {
+        epoch: epoch.into(),
+        g,
+    }))
 }

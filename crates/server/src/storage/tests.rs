@@ -41,7 +41,7 @@ fn node(path: &Path) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
 fn node_with(config: &StorageConfig) -> (Arc<dyn Broker>, Arc<Storage>, Ingest) {
     let hub: Arc<dyn Broker> =
         MemoryBroker::new(BrokerConfig::default(), format!("seed{}", now_ms()));
-    let (storage, restored) = Storage::open(config, Arc::clone(&hub)).expect("opens");
+    let (storage, restored) = Storage::open(config, Arc::clone(&hub), None).expect("opens");
     let ingest = Ingest::new(Arc::clone(&hub), Some(Arc::clone(&storage)));
     ingest.restore(restored);
     (hub, storage, ingest)
@@ -544,7 +544,7 @@ async fn the_write_queue_is_bounded_and_a_full_queue_fails_at_once() {
 async fn unusable_files_are_refused_with_a_clear_error() {
     let hub: Arc<dyn Broker> = MemoryBroker::new(BrokerConfig::default(), "t");
     let missing_dir = PathBuf::from("/nonexistent-pulse-dir/pulse.db");
-    let error = Storage::open(&config(missing_dir), Arc::clone(&hub))
+    let error = Storage::open(&config(missing_dir), Arc::clone(&hub), None)
         .err()
         .expect("refused");
     assert!(matches!(error, StorageError::Open { .. }), "{error}");
@@ -554,7 +554,7 @@ async fn unusable_files_are_refused_with_a_clear_error() {
 
     let garbage = temp_db("garbage");
     std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
-    let error = Storage::open(&config(garbage.clone()), hub)
+    let error = Storage::open(&config(garbage.clone()), hub, None)
         .err()
         .expect("refused");
     assert!(matches!(error, StorageError::Unusable { .. }), "{error}");

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use pulse_core::model::{Candle, CandleInterval, Counts};
 
-use super::{Request, Retention, StorageError, WriteBatch};
+use super::{CommitLog, LogPosition, Request, Retention, StorageError, WriteBatch};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 
@@ -49,6 +49,8 @@ pub(super) struct Writer {
     failures: u32,
     /// When to probe the database again, while unhealthy.
     next_probe: Option<Instant>,
+    /// The cluster's log, appended to before each local commit group.
+    log: Option<Box<dyn CommitLog>>,
 }
 
 /// Busy and locked clear up by themselves (another connection holds the
@@ -76,8 +78,10 @@ impl Writer {
         queued: Arc<AtomicUsize>,
         dropped: Arc<std::sync::atomic::AtomicU64>,
         retention: Retention,
+        log: Option<Box<dyn CommitLog>>,
     ) -> Self {
         Writer {
+            log,
             conn,
             broker,
             healthy,
@@ -161,7 +165,20 @@ impl Writer {
             }
             return;
         }
-        match self.commit_with_retries(&writes) {
+        let position = match self.sequence(&writes) {
+            Ok(position) => position,
+            Err(error) => {
+                // Not a disk fault: the node stays healthy, the group is
+                // refused, and ingest rolls its views back to what is stored.
+                tracing::warn!(%error, "commit group refused by the cluster log");
+                let message = error.to_string();
+                for (_, ack) in writes {
+                    self.answer(ack, Err(StorageError::Unavailable(message.clone())));
+                }
+                return;
+            }
+        };
+        match self.commit_with_retries(&writes, position.as_ref()) {
             Ok(()) => {
                 self.failures = 0;
                 for (batch, ack) in writes {
@@ -184,9 +201,35 @@ impl Writer {
         }
     }
 
+    /// The log position this group reaches: appended to the cluster's log
+    /// first when it holds batches made here, else the newest replicated
+    /// one. `None` on a single node.
+    fn sequence(
+        &mut self,
+        writes: &[(WriteBatch, Ack)],
+    ) -> Result<Option<LogPosition>, super::CommitLogError> {
+        let replicated = writes
+            .iter()
+            .filter_map(|(batch, _)| batch.replicated.clone())
+            .max_by_key(|position| position.g);
+        let local: Vec<&WriteBatch> = writes
+            .iter()
+            .map(|(batch, _)| batch)
+            .filter(|batch| batch.replicated.is_none())
+            .collect();
+        match &mut self.log {
+            Some(log) if !local.is_empty() => log.append(&local).map(Some),
+            _ => Ok(replicated),
+        }
+    }
+
     /// One transaction for the whole group; a busy or locked database is
     /// retried a few times with growing pauses before the group fails.
-    fn commit_with_retries(&mut self, writes: &[(WriteBatch, Ack)]) -> Result<(), rusqlite::Error> {
+    fn commit_with_retries(
+        &mut self,
+        writes: &[(WriteBatch, Ack)],
+        position: Option<&LogPosition>,
+    ) -> Result<(), rusqlite::Error> {
         let received_at = now_ms();
         let mut pause = FIRST_RETRY_PAUSE;
         let mut attempt = 1;
@@ -196,6 +239,7 @@ impl Writer {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .and_then(|tx| {
                     write_batches(&tx, writes.iter().map(|(b, _)| b), received_at)
+                        .and_then(|()| record_log_position(&tx, position))
                         .and_then(|()| tx.commit())
                 });
             match result {
@@ -250,6 +294,25 @@ impl Writer {
 /// Writes and deletes a [`PROBE_BYTES`] row in one committed transaction:
 /// fails like a real commit would on a full disk, a read-only file or a
 /// lock held elsewhere, and leaves nothing behind.
+/// Keys of the archive's place in the cluster's log (table `meta`).
+pub(super) const LOG_EPOCH_KEY: &str = "cluster_epoch";
+pub(super) const LOG_G_KEY: &str = "cluster_g";
+
+/// Records, in the commit's own transaction, the log position it reaches,
+/// so a restarted node follows on from exactly there.
+fn record_log_position(
+    tx: &Transaction<'_>,
+    position: Option<&LogPosition>,
+) -> Result<(), rusqlite::Error> {
+    if let Some(position) = position {
+        let mut upsert =
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+        upsert.execute(params![LOG_EPOCH_KEY, &*position.epoch])?;
+        upsert.execute(params![LOG_G_KEY, position.g.to_string()])?;
+    }
+    Ok(())
+}
+
 pub(super) fn probe(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
@@ -280,7 +343,7 @@ pub(super) fn write_batches<'a>(
            updated_at = excluded.updated_at",
     )?;
     let mut insert_post = tx.prepare_cached(
-        "INSERT INTO posts (id, author, text, ts, compound, pos, neu, neg, label, symbols)
+        "INSERT OR REPLACE INTO posts (id, author, text, ts, compound, pos, neu, neg, label, symbols)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut insert_engagement = tx.prepare_cached(
