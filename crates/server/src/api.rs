@@ -407,7 +407,7 @@ pub fn snapshot(state: &AppState) -> Snapshot {
         sentiment_by_symbol,
         engagement_rates: state.ingest.engagement_rates(now),
         top_posts: state.ingest.top_posts(now, 10),
-        active_users: state.presence.current(),
+        active_users: state.active_users(),
         positions,
     }
 }

@@ -193,7 +193,7 @@ async fn dashboard(state: &AppState, symbol: Option<String>) -> Result<Dashboard
         sentiment: overall_sentiment(state),
         feed: state.ingest.recent_posts(FEED_WINDOW, None),
         engagement: engagement_state(state, now),
-        presence: state.presence.current(),
+        presence: state.active_users(),
         positions,
     })
 }

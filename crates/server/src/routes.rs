@@ -127,6 +127,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let config = &state.config;
     let mut text = state.metrics.render(&state.broker.report());
+    if let Some(cluster) = &state.cluster {
+        text.push_str(&cluster.render_metrics());
+    }
     text.push_str(&metrics::render_limits(
         &[
             (

@@ -35,6 +35,16 @@ pub struct AppState {
     pub drop_connections: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+impl AppState {
+    /// Active users: across the cluster in multi-node mode, else here.
+    pub fn active_users(&self) -> pulse_core::model::Presence {
+        self.ingest
+            .cluster_presence()
+            .filter(|_| self.cluster.is_some())
+            .unwrap_or_else(|| self.presence.current())
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()

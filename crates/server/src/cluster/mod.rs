@@ -386,6 +386,113 @@ impl Cluster {
         }
     }
 
+    /// The cluster's part of `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(2048);
+        let role = self.role();
+        let _ = writeln!(
+            out,
+            "# HELP pulse_cluster_role This node's role (1 for the current one).\n# TYPE pulse_cluster_role gauge"
+        );
+        for name in ["follower", "candidate", "leader"] {
+            let _ = writeln!(
+                out,
+                "pulse_cluster_role{{role=\"{name}\"}} {}",
+                u8::from(role.name() == name)
+            );
+        }
+        let m = &self.metrics;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let rows: [(&str, &str, &str, u64); 12] = [
+            (
+                "pulse_cluster_linked",
+                "1 while the log reader's link to Redis works.",
+                "gauge",
+                u64::from(self.is_linked()),
+            ),
+            (
+                "pulse_cluster_log_applied",
+                "Last commit group applied (or appended) here.",
+                "gauge",
+                self.applied(),
+            ),
+            (
+                "pulse_cluster_log_head",
+                "The log's head as last seen in Redis.",
+                "gauge",
+                self.head.load(Ordering::Acquire),
+            ),
+            (
+                "pulse_cluster_log_lag",
+                "Commit groups in the log not yet applied here.",
+                "gauge",
+                self.lag(),
+            ),
+            (
+                "pulse_cluster_leader_terms_total",
+                "Times this node took over as leader (failovers and first election).",
+                "counter",
+                load(&m.failovers),
+            ),
+            (
+                "pulse_cluster_commits_total",
+                "Commit groups this node appended to the log as leader.",
+                "counter",
+                load(&m.commits),
+            ),
+            (
+                "pulse_cluster_commit_micros_total",
+                "Time spent appending commit groups, in microseconds.",
+                "counter",
+                load(&m.commit_micros),
+            ),
+            (
+                "pulse_cluster_commit_refusals_total",
+                "Appends the log refused or that failed (this node then stepped down).",
+                "counter",
+                load(&m.commit_refusals),
+            ),
+            (
+                "pulse_cluster_applied_groups_total",
+                "Commit groups of other leaders applied here.",
+                "counter",
+                load(&m.applied_groups),
+            ),
+            (
+                "pulse_cluster_log_gaps_total",
+                "Stretches of the log trimmed before this node read them.",
+                "counter",
+                load(&m.log_gaps),
+            ),
+            (
+                "pulse_cluster_epoch_changes_total",
+                "Times the data set's epoch changed under this node.",
+                "counter",
+                load(&m.epoch_changes),
+            ),
+            (
+                "pulse_cluster_forwarded_total",
+                "Writes this node handed to the leader.",
+                "counter",
+                load(&m.forwarded),
+            ),
+        ];
+        for (name, help, kind, value) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pulse_cluster_forward_timeouts_total Forwarded writes with no answer within the deadline.\n# TYPE pulse_cluster_forward_timeouts_total counter\npulse_cluster_forward_timeouts_total {}\n# HELP pulse_cluster_link_errors_total Redis errors seen by this node's cluster threads.\n# TYPE pulse_cluster_link_errors_total counter\npulse_cluster_link_errors_total {}",
+            load(&m.forward_timeouts),
+            load(&m.link_errors)
+        );
+        out
+    }
+
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }

@@ -88,8 +88,8 @@ mod tests {
     use crate::broker::{Broker, BrokerConfig};
     use pulse_core::protocol::Topic;
 
-    #[test]
-    fn a_group_reads_back_as_the_leader_wrote_it() {
+    #[tokio::test]
+    async fn a_group_reads_back_as_the_leader_wrote_it() {
         let broker: std::sync::Arc<dyn Broker> = MemoryBroker::new(BrokerConfig::default(), "e");
         let tick = Tick {
             symbol: "ACME".into(),

@@ -112,6 +112,7 @@ impl Ingest {
         presence: &pulse_core::model::Presence,
     ) -> Result<(), IngestError> {
         let _state = self.state();
+        self.set_cluster_presence(*presence);
         let event =
             self.broker
                 .prepare(&pulse_core::protocol::Topic::Presence, presence, None, None)?;

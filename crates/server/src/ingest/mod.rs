@@ -152,6 +152,8 @@ pub struct Ingest {
     /// Set in multi-node mode: whether this node applies writes or hands
     /// them to the leader.
     forwarder: std::sync::OnceLock<Arc<dyn Forwarder>>,
+    /// The cluster-wide active users, as the log last said (multi-node).
+    cluster_presence: Mutex<Option<pulse_core::model::Presence>>,
 }
 
 impl Ingest {
@@ -175,12 +177,23 @@ impl Ingest {
             limits,
             rolled_back_for: std::sync::atomic::AtomicU64::new(0),
             forwarder: std::sync::OnceLock::new(),
+            cluster_presence: Mutex::new(None),
         }
     }
 
     /// Joins a cluster: from now on writes go where `forwarder` says.
     pub fn set_forwarder(&self, forwarder: Arc<dyn Forwarder>) {
         let _ = self.forwarder.set(forwarder);
+    }
+
+    /// The cluster-wide active users once the log has carried a count
+    /// (`None` on a single node).
+    pub fn cluster_presence(&self) -> Option<pulse_core::model::Presence> {
+        *lock(&self.cluster_presence)
+    }
+
+    fn set_cluster_presence(&self, presence: pulse_core::model::Presence) {
+        *lock(&self.cluster_presence) = Some(presence);
     }
 
     /// Where a write made now goes.

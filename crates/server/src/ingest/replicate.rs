@@ -67,6 +67,11 @@ impl Ingest {
                     tracing::warn!(topic = %event.topic, "the log carries an unknown topic; skipped");
                     continue;
                 };
+                if topic == Topic::Presence {
+                    if let Some(presence) = presence_of(&event.body) {
+                        self.set_cluster_presence(presence);
+                    }
+                }
                 batch.events.push(self.broker.prepare_replica(
                     &topic,
                     &event.epoch,
@@ -124,4 +129,13 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The count inside a `presence` event body.
+fn presence_of(body: &str) -> Option<pulse_core::model::Presence> {
+    #[derive(Deserialize)]
+    struct Body {
+        data: pulse_core::model::Presence,
+    }
+    serde_json::from_str::<Body>(body).ok().map(|b| b.data)
 }
