@@ -64,6 +64,8 @@ fi
 
 if $want_tests; then
   apt_install chromium
+  # The multi-node tests start their own redis-server (crates/server/tests/multinode.rs).
+  command -v redis-server >/dev/null || apt_install redis-server
   if [ ! -x end2end/node_modules/.bin/playwright ]; then
     say "npm ci in end2end/"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
