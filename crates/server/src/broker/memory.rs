@@ -22,6 +22,10 @@ pub struct MemoryBroker {
     topics: RwLock<HashMap<Topic, Arc<TopicLog>>>,
     /// Topics removed so far (see [`MemoryBroker::fresh_epoch`]).
     removals: AtomicU64,
+    /// The leadership term re-created topics carry (see [`Broker::begin_term`]).
+    term: RwLock<String>,
+    /// See [`Broker::follow_log`].
+    follows_log: std::sync::atomic::AtomicBool,
 }
 
 /// One topic: its order and history here, its subscribers in `local`.
@@ -55,6 +59,8 @@ impl MemoryBroker {
             epoch_seed: RwLock::new(epoch_seed.into()),
             topics: RwLock::new(HashMap::new()),
             removals: AtomicU64::new(0),
+            term: RwLock::new(String::new()),
+            follows_log: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -113,7 +119,7 @@ impl MemoryBroker {
         let seed = read(&self.epoch_seed);
         match self.removals.load(Relaxed) {
             0 => format!("{seed}-{topic}"),
-            n => format!("{seed}.{n}-{topic}"),
+            n => format!("{seed}.{}{n}-{topic}", read(&self.term)),
         }
     }
 
@@ -202,6 +208,14 @@ impl Broker for MemoryBroker {
         }
     }
 
+    fn begin_term(&self, term: &str) {
+        *write(&self.term) = format!("{term}.");
+    }
+
+    fn follow_log(&self) {
+        self.follows_log.store(true, Relaxed);
+    }
+
     fn reseed(&self, seed: &str) {
         *write(&self.epoch_seed) = seed.to_owned();
         let topics: Vec<(Topic, u64)> = read(&self.topics)
@@ -260,9 +274,10 @@ impl Broker for MemoryBroker {
             Some(position) if *position.epoch != *log.epoch => (false, Vec::new()),
             // The client already holds events that are prepared but not yet
             // published (they were in a snapshot): it resumes after them.
-            Some(position) if position.offset >= current => {
-                (position.offset <= state.last_offset, Vec::new())
-            }
+            Some(position) if position.offset >= current => (
+                position.offset <= state.last_offset || self.follows_log.load(Relaxed),
+                Vec::new(),
+            ),
             Some(position) => {
                 let oldest = state.history.front().map_or(u64::MAX, |e| e.offset);
                 if position.offset + 1 < oldest {

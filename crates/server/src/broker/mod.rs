@@ -191,6 +191,17 @@ pub trait Broker: Send + Sync + 'static {
     /// set changed (its log was lost), so no client may recover across it.
     fn reseed(&self, seed: &str);
 
+    /// Topics this broker creates again after removing them carry `term`
+    /// in their epoch from now on, so two leaders of one cluster never hand
+    /// out the same epoch for different histories.
+    fn begin_term(&self, term: &str);
+
+    /// This broker follows a log that other nodes may be further along:
+    /// a `since` ahead of what arrived here, in the same epoch, recovers
+    /// (the events are on their way) and is skipped through, instead of
+    /// being refused as impossible.
+    fn follow_log(&self);
+
     /// Makes prepared events visible to subscribers and recovery, once they
     /// are durable. Events of one topic must come in offset order.
     fn publish(&self, events: Vec<PendingEvent>);

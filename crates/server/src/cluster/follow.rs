@@ -130,6 +130,8 @@ fn apply_entries(
             cluster
                 .applied
                 .store(position.map_or(0, |p| p.g), Ordering::Release);
+            // The writer refuses until its probe finds the disk writable.
+            std::thread::sleep(Duration::from_millis(500));
             return Ok(());
         }
         for answer in done.answers {

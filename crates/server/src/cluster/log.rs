@@ -54,7 +54,7 @@ impl RedisLog {
 }
 
 /// Per topic epoch: the offset before the group and its last offset.
-fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)> {
+pub(super) fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)> {
     let mut ranges: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for batch in batches {
         for pending in &batch.events {
@@ -69,6 +69,17 @@ fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)>
 }
 
 impl CommitLog for RedisLog {
+    fn not_stored(&mut self, position: &LogPosition) {
+        let cluster = &self.cluster;
+        cluster.step_down("this node's archive could not store a committed group");
+        // Whatever this node appended is in the log; it reads it back from
+        // there once its disk takes writes again.
+        let stored = position.g.saturating_sub(1);
+        if cluster.applied() >= position.g {
+            cluster.applied.store(stored, Ordering::Release);
+        }
+    }
+
     fn append(&mut self, batches: &[&WriteBatch]) -> Result<LogPosition, CommitLogError> {
         let cluster = Arc::clone(&self.cluster);
         let Some(token) = cluster.leader_token() else {

@@ -16,6 +16,8 @@
 //! on the node that acknowledged it. Any follower can take over when the
 //! lease lapses. See the README ("Several nodes") for the failure table.
 
+#[cfg(test)]
+mod contract;
 mod follow;
 mod forward;
 mod inbox;
@@ -138,6 +140,8 @@ pub struct Cluster {
     next_request: AtomicU64,
     pub metrics: ClusterMetrics,
     stopping: AtomicBool,
+    /// This node's broker, told when a leadership term begins.
+    broker: std::sync::OnceLock<Arc<dyn crate::broker::Broker>>,
 }
 
 impl Cluster {
@@ -183,6 +187,7 @@ impl Cluster {
             next_request: AtomicU64::new(1),
             metrics: ClusterMetrics::default(),
             stopping: AtomicBool::new(false),
+            broker: std::sync::OnceLock::new(),
         }))
     }
 
@@ -328,6 +333,8 @@ impl Cluster {
     ) -> std::io::Result<()> {
         let forwarder = forward::RedisForwarder::start(Arc::clone(self))?;
         ingest.set_forwarder(forwarder);
+        ingest.broker().follow_log();
+        let _ = self.broker.set(Arc::clone(ingest.broker()));
         // Topics created on these threads start their flushers on the runtime.
         let runtime = tokio::runtime::Handle::current();
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {

@@ -169,6 +169,10 @@ pub trait CommitLog: Send {
     /// Appends the batches this node made (not replicated ones) as one
     /// commit group; on error nothing was appended and nothing is written.
     fn append(&mut self, batches: &[&WriteBatch]) -> Result<LogPosition, CommitLogError>;
+
+    /// The group appended at `position` could not be written here (disk
+    /// failure): this node must take it from the log again, as a follower.
+    fn not_stored(&mut self, position: &LogPosition);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -190,6 +190,9 @@ impl Writer {
                 // The events are not released: no subscriber may see what
                 // is not on disk. Writes stop until a probe succeeds.
                 tracing::error!(%error, "storage write failed; refusing writes until storage recovers");
+                if let (Some(log), Some(position)) = (&mut self.log, &position) {
+                    log.not_stored(position);
+                }
                 self.healthy.store(false, Ordering::Relaxed);
                 self.failures = self.failures.saturating_add(1);
                 self.next_probe = Some(Instant::now() + probe_pause(self.failures));
