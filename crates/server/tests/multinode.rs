@@ -409,6 +409,20 @@ async fn writes_through_every_node_reach_every_node_identically() {
             node.id
         );
     }
+    // Every node's read model agrees: the followers replayed the leader's
+    // engines, not just its events.
+    let mut views = Vec::new();
+    for node in &nodes {
+        let (_, snapshot) = http_to(node.addr, "GET", "/api/snapshot", &[], b"").await;
+        let view: Vec<Value> = ["symbols", "posts", "sentiment", "sentiment_by_symbol", "positions"]
+            .iter()
+            .map(|field| snapshot[*field].clone())
+            .collect();
+        views.push(view);
+    }
+    for (node, view) in nodes.iter().zip(&views) {
+        assert_eq!(view, &views[0], "node {} serves the leader's view", node.id);
+    }
     // A refusal comes back from the leader as the same error a single node gives.
     let (status, error) = post_tick(nodes[1].addr, "ACME", 0).await;
     let (status, error) = if status == 200 {

@@ -14,6 +14,13 @@ pub struct Args {
     #[arg(long, default_value = "ws://127.0.0.1:3900/ws")]
     pub url: String,
 
+    /// Where the subscribers connect instead of `--url`, spread round-robin
+    /// (comma separated; e.g. the other nodes of a cluster, so events travel
+    /// publisher → leader → Redis → follower → subscriber). Publishers and
+    /// the memory readings stay on `--url`.
+    #[arg(long, value_delimiter = ',')]
+    pub subscriber_urls: Vec<String>,
+
     /// Subscriber connections to open.
     #[arg(long, default_value_t = 1_000)]
     pub subscribers: usize,

@@ -18,6 +18,9 @@ pub struct Setup {
 /// Validates the flags and the environment, in the order the errors are reported.
 pub fn check(args: &Args) -> Result<Setup> {
     let addr = loopback_addr(&args.url)?;
+    for url in &args.subscriber_urls {
+        loopback_addr(url)?;
+    }
     if args.subscribers == 0 {
         bail!("--subscribers must be at least 1");
     }

@@ -32,7 +32,11 @@ impl Fleet {
     /// at once) and waits until every one has subscribed or failed.
     pub async fn connect(args: &Args, shared: &Arc<Shared>) -> (Fleet, Connected) {
         let plan = Arc::new(SubscriberPlan {
-            url: args.url.as_str().into(),
+            urls: if args.subscriber_urls.is_empty() {
+                vec![args.url.as_str().into()]
+            } else {
+                args.subscriber_urls.iter().map(|u| u.as_str().into()).collect()
+            },
             topic: args.topic.as_str().into(),
             attempts: args.connect_attempts,
             permits: Semaphore::new(args.connect_concurrency.max(1)),
@@ -42,8 +46,9 @@ impl Fleet {
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         let start = Instant::now();
         let tasks = (0..args.subscribers)
-            .map(|_| {
+            .map(|index| {
                 tokio::spawn(subscriber(
+                    index,
                     Arc::clone(&plan),
                     Arc::clone(shared),
                     ready_tx.clone(),

@@ -19,7 +19,8 @@ use crate::ws::{self, Ws};
 
 /// What every subscriber connects to and how.
 pub struct SubscriberPlan {
-    pub url: Arc<str>,
+    /// Subscriber `i` connects to `urls[i % urls.len()]`.
+    pub urls: Vec<Arc<str>>,
     pub topic: Arc<str>,
     pub attempts: u32,
     /// Bounds how many connect at the same time.
@@ -32,12 +33,14 @@ pub type Ready = mpsc::UnboundedSender<Result<(), String>>;
 
 /// The subscriber task; `None` when it never connected.
 pub async fn subscriber(
+    index: usize,
     plan: Arc<SubscriberPlan>,
     shared: Arc<Shared>,
     ready: Ready,
     stop: watch::Receiver<bool>,
 ) -> Option<SubStats> {
-    let (ws, offset) = match connect_with_retries(&plan, &stop).await? {
+    let url = Arc::clone(&plan.urls[index % plan.urls.len()]);
+    let (ws, offset) = match connect_with_retries(&plan, &url, &stop).await? {
         Ok(ok) => ok,
         Err(error) => {
             let _ = ready.send(Err(error));
@@ -61,6 +64,7 @@ pub async fn subscriber(
 /// `None` if the semaphore is closed, `Err` with the last failure.
 async fn connect_with_retries(
     plan: &SubscriberPlan,
+    url: &str,
     stop: &watch::Receiver<bool>,
 ) -> Option<Result<(Ws, u64), String>> {
     let _permit = plan.permits.acquire().await.ok()?;
@@ -69,7 +73,7 @@ async fn connect_with_retries(
         if *stop.borrow() {
             break;
         }
-        match connect_subscriber(&plan.url, &plan.topic).await {
+        match connect_subscriber(url, &plan.topic).await {
             Ok(ok) => return Some(Ok(ok)),
             Err(error) => {
                 last_error = format!("{error:#}");
