@@ -126,6 +126,21 @@ impl Redis {
         panic!("redis-server did not come up");
     }
 
+    /// A point-in-time snapshot (`SAVE`), kept aside.
+    fn save_snapshot(&self) -> Vec<u8> {
+        let _: String = redis::cmd("SAVE").query(&mut self.conn()).expect("SAVE");
+        std::fs::read(self.dir.join("dump.rdb")).expect("dump.rdb")
+    }
+
+    /// `kill -9`, then a restart from `snapshot`: Redis goes back in time.
+    fn crash_and_restore(&mut self, snapshot: &[u8]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::write(self.dir.join("dump.rdb"), snapshot).expect("restored dump.rdb");
+        self.child = Self::spawn(self.port, &self.dir, self.aof);
+        self.wait_up();
+    }
+
     /// `kill -9`, then the same server on the same port and directory
     /// (`empty`: without its append-only file).
     fn crash_and_restart(&mut self, empty: bool) {
@@ -358,11 +373,19 @@ async fn writes_through_every_node_reach_every_node_identically() {
             assert_eq!(reply["op"], "published", "{}: {reply}", node.id);
             offsets.push(reply["offset"].as_u64().expect("offset"));
         }
-        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{}: in send order {offsets:?}", node.id);
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "{}: in send order {offsets:?}",
+            node.id
+        );
         acked.extend(offsets);
     }
     acked.sort_unstable();
-    assert_eq!(acked, (1..=acked.len() as u64).collect::<Vec<_>>(), "no gap, no repeat");
+    assert_eq!(
+        acked,
+        (1..=acked.len() as u64).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
 
     let mut seen = Vec::new();
     for (client, _) in &mut watchers {
@@ -414,10 +437,16 @@ async fn writes_through_every_node_reach_every_node_identically() {
     let mut views = Vec::new();
     for node in &nodes {
         let (_, snapshot) = http_to(node.addr, "GET", "/api/snapshot", &[], b"").await;
-        let view: Vec<Value> = ["symbols", "posts", "sentiment", "sentiment_by_symbol", "positions"]
-            .iter()
-            .map(|field| snapshot[*field].clone())
-            .collect();
+        let view: Vec<Value> = [
+            "symbols",
+            "posts",
+            "sentiment",
+            "sentiment_by_symbol",
+            "positions",
+        ]
+        .iter()
+        .map(|field| snapshot[*field].clone())
+        .collect();
         views.push(view);
     }
     for (node, view) in nodes.iter().zip(&views) {
@@ -739,4 +768,59 @@ async fn wait_for_presence(node: &Node, done: impl Fn(f64) -> bool) -> f64 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     last
+}
+
+#[tokio::test]
+async fn a_redis_restored_from_an_older_snapshot_starts_a_new_epoch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_redis() {
+        return;
+    }
+    let dir = temp_dir("snapshot");
+    // No append-only file: what Redis has after a crash is its last snapshot.
+    let mut redis = Redis::start(&dir, false);
+    let nodes = cluster(&redis, &dir, 2).await;
+    for i in 0..5 {
+        assert_eq!(
+            post_tick(nodes[i % 2].addr, "ACME", i as u64 + 1).await.0,
+            200
+        );
+    }
+    let snapshot = redis.save_snapshot();
+    let mut last = 0;
+    for i in 0..5 {
+        let (status, reply) = post_tick(nodes[i % 2].addr, "ACME", 10 + i as u64).await;
+        assert_eq!(status, 200, "{reply}");
+        last = reply["offset"].as_u64().expect("offset");
+    }
+    let epoch = epoch_of(&nodes[0]).await;
+    redis.crash_and_restore(&snapshot);
+    // The nodes applied groups the restored Redis no longer has: the log
+    // clients recovered from is gone, so the data set starts a new epoch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut fresh = epoch.clone();
+    while Instant::now() < deadline && fresh == epoch {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        fresh = epoch_of(&nodes[1]).await;
+    }
+    assert_ne!(fresh, epoch, "Redis went back in time: new epoch");
+    wait_for_leader(&nodes).await;
+    for node in &nodes {
+        node.ready().await;
+        assert_eq!(epoch_of(node).await, fresh, "{} adopted it", node.id);
+        let mut client = ws(node.addr, &format!("old-{}", node.id)).await;
+        let subscribed = subscribe(
+            &mut client,
+            "ticks",
+            Some(json!({"epoch": epoch, "offset": last})),
+        )
+        .await;
+        assert_eq!(subscribed["recovered"], false, "{}: {subscribed}", node.id);
+    }
+    // Offsets go on counting up, never reused under the old epoch's name.
+    let (status, reply) = post_tick(nodes[1].addr, "ACME", 99).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["epoch"], fresh.as_str());
+    assert!(reply["offset"].as_u64().expect("offset") > last);
+    let _ = std::fs::remove_dir_all(&dir);
 }

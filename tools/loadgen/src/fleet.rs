@@ -35,7 +35,10 @@ impl Fleet {
             urls: if args.subscriber_urls.is_empty() {
                 vec![args.url.as_str().into()]
             } else {
-                args.subscriber_urls.iter().map(|u| u.as_str().into()).collect()
+                args.subscriber_urls
+                    .iter()
+                    .map(|u| u.as_str().into())
+                    .collect()
             },
             topic: args.topic.as_str().into(),
             attempts: args.connect_attempts,

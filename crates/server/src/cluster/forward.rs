@@ -140,6 +140,7 @@ impl Cluster {
 
 fn run(cluster: Arc<Cluster>, entries: mpsc::Receiver<InboxEntry>) {
     let mut conn: Option<Connection> = None;
+    let mut last_used = Instant::now();
     loop {
         let entry = match entries.recv_timeout(Duration::from_millis(250)) {
             Ok(entry) => Some(entry),
@@ -152,9 +153,21 @@ fn run(cluster: Arc<Cluster>, entries: mpsc::Receiver<InboxEntry>) {
         let sent = serde_json::to_string(&entry)
             .map_err(|error| format!("the write did not serialize: {error}"))
             .and_then(|json| {
+                // A link idle for a while may have been cut (Redis
+                // restarted): checked first, since an XADD is never retried
+                // (it may have landed, and the leader would apply it twice).
+                let idle = last_used.elapsed() > Duration::from_secs(1);
+                if idle
+                    && conn
+                        .as_mut()
+                        .is_some_and(|c| redis::cmd("PING").query::<String>(c).is_err())
+                {
+                    conn = None;
+                }
                 if conn.is_none() {
                     conn = link::connect(&cluster.client, COMMAND_TIMEOUT).ok();
                 }
+                last_used = Instant::now();
                 let c = conn.as_mut().ok_or("cannot reach the cluster's Redis")?;
                 redis::cmd("XADD")
                     .arg(&cluster.keys.inbox)

@@ -136,7 +136,13 @@ impl CommitLog for RedisLog {
                 cluster.metrics.link_errors.fetch_add(1, Ordering::Relaxed);
                 match self.appended(g, &token) {
                     Ok(true) => Ok(g),
-                    Ok(false) => Err(format!("{error} (the group is not in the log)")),
+                    // Not there: once more on the fresh connection. Safe, as
+                    // the script only appends at `expected + 1`, so a first
+                    // attempt that lands late cannot make it twice.
+                    Ok(false) => self
+                        .conn()
+                        .and_then(|conn| invocation.invoke::<u64>(conn))
+                        .map_err(|again| format!("{error}; again: {again}")),
                     Err(lookup) => Err(format!(
                         "{error}; the outcome could not be looked up: {lookup}"
                     )),

@@ -411,7 +411,7 @@ impl Cluster {
         }
         let m = &self.metrics;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 12] = [
+        let rows: [(&str, &str, &str, u64); 14] = [
             (
                 "pulse_cluster_linked",
                 "1 while the log reader's link to Redis works.",
@@ -484,6 +484,18 @@ impl Cluster {
                 "counter",
                 load(&m.forwarded),
             ),
+            (
+                "pulse_cluster_forward_timeouts_total",
+                "Forwarded writes with no answer within the deadline.",
+                "counter",
+                load(&m.forward_timeouts),
+            ),
+            (
+                "pulse_cluster_link_errors_total",
+                "Redis errors seen by this node's cluster threads.",
+                "counter",
+                load(&m.link_errors),
+            ),
         ];
         for (name, help, kind, value) in rows {
             let _ = writeln!(
@@ -491,12 +503,6 @@ impl Cluster {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP pulse_cluster_forward_timeouts_total Forwarded writes with no answer within the deadline.\n# TYPE pulse_cluster_forward_timeouts_total counter\npulse_cluster_forward_timeouts_total {}\n# HELP pulse_cluster_link_errors_total Redis errors seen by this node's cluster threads.\n# TYPE pulse_cluster_link_errors_total counter\npulse_cluster_link_errors_total {}",
-            load(&m.forward_timeouts),
-            load(&m.link_errors)
-        );
         out
     }
 
