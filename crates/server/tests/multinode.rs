@@ -680,6 +680,8 @@ async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
     }
 
     // Redis restarted empty: the history clients recover from is gone.
+    let mut connected = ws(nodes[1].addr, "connected-through-it").await;
+    subscribe(&mut connected, "ticks", None).await;
     redis.crash_and_restart(true);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut fresh = epoch.clone();
@@ -700,6 +702,10 @@ async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
         fresh,
         "both nodes adopt the new epoch"
     );
+    // A client that stayed connected through it is told, not left hanging.
+    let told = recv_until(&mut connected, |f| f["op"] == "subscribed").await;
+    assert_eq!(told["recovered"], false, "{told}");
+    assert_eq!(told["epoch"], fresh.as_str(), "{told}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

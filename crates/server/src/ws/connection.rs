@@ -37,7 +37,7 @@ pub(super) struct Connection {
     pub(super) state: AppState,
     pub(super) can_publish: bool,
     pub(super) outbox: Arc<Outbox>,
-    pub(super) subscriptions: StreamMap<Arc<str>, BroadcastStream<Arc<Frame>>>,
+    pub(super) subscriptions: StreamMap<Arc<str>, TopicStream>,
     pub(super) cursors: HashMap<Arc<str>, TopicCursor>,
     /// Subscriptions whose backlog did not fit the outbox yet; they go on
     /// from their cursor once the client has read what is queued.
@@ -401,7 +401,7 @@ impl Connection {
             },
         );
         self.subscriptions
-            .insert(name, BroadcastStream::new(subscription.receiver));
+            .insert(name, topic_stream(subscription.receiver));
     }
 
     /// Gives up a pending topic; the last subscriber of a topic whose symbol
@@ -492,6 +492,23 @@ impl Connection {
             }
         }
     }
+}
+
+/// A subscription's live feed. A topic's feed ends when the broker starts it
+/// again (in a cluster: a new epoch, or entries this node never got); the
+/// closing item makes the connection subscribe again from where the client
+/// stands, like after a lag, so the client is told `recovered: false`
+/// instead of silently hearing nothing more.
+pub(super) type TopicStream = tokio_stream::adapters::Chain<
+    BroadcastStream<Arc<Frame>>,
+    tokio_stream::Once<Result<Arc<Frame>, BroadcastStreamRecvError>>,
+>;
+
+fn topic_stream(receiver: tokio::sync::broadcast::Receiver<Arc<Frame>>) -> TopicStream {
+    tokio_stream::StreamExt::chain(
+        BroadcastStream::new(receiver),
+        tokio_stream::once(Err(BroadcastStreamRecvError::Lagged(0))),
+    )
 }
 
 /// Resolves once the server is shutting down (the guard the watch hands
