@@ -159,7 +159,7 @@ impl Cluster {
                 Ok(found) => break found,
                 Err(source) if started.elapsed() >= wait => {
                     return Err(ClusterError::Unreachable {
-                        url: config.redis_url.clone(),
+                        url: redacted(&config.redis_url),
                         waited: wait,
                         source,
                     })
@@ -511,6 +511,16 @@ impl Cluster {
     }
 }
 
+/// `url` without its password, for messages and logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Reads the data set's epoch and head, creating the epoch when Redis has
 /// none, or replacing it when it is `known` and behind `g`.
 fn ensure_epoch(
@@ -531,4 +541,38 @@ fn ensure_epoch(
         .arg(g)
         .invoke(conn)?;
     Ok((epoch, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redacted("redis://:hunter2@10.0.0.5:6379/0"),
+            "redis://***@10.0.0.5:6379/0"
+        );
+        assert_eq!(redacted("redis://user:pw@host/1"), "redis://***@host/1");
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_redis_is_a_clear_error_at_start() {
+        let cluster = Cluster::connect(
+            ClusterConfig {
+                redis_url: "redis://127.0.0.1:1/0".into(),
+                node_id: "n".into(),
+                log_len: 100,
+            },
+            Duration::ZERO,
+        );
+        let Err(error) = cluster else {
+            panic!("nothing listens on port 1");
+        };
+        assert!(error.to_string().contains("cannot reach Redis"), "{error}");
+    }
 }
