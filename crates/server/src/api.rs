@@ -108,6 +108,7 @@ impl From<IngestError> for ApiError {
                 ..storage_error(error)
             },
             IngestError::Broker(error) => Self::of(kind, kind.code(), error.to_string()),
+            IngestError::Reaction(error) => Self::of(kind, kind.code(), error.to_string()),
         }
     }
 }

@@ -100,12 +100,36 @@ impl Backend for ServerBackend {
         boxed(async move {
             let caller = caller?;
             let state = &self.state;
+            let now = now_ms();
+            if state.ingest.write_path() == crate::ingest::WritePath::Leader {
+                // In a cluster the leader decides like or unlike, so a
+                // second click undoes the first on whichever node it lands.
+                let request = crate::ingest::forward::ReactRequest {
+                    session: caller.session,
+                    address: caller.address,
+                    post_id,
+                    kind,
+                };
+                let reacted = state
+                    .ingest
+                    .forward_reaction(request, now)?
+                    .durable()
+                    .await
+                    .inspect_err(|error| {
+                        if matches!(error, crate::ingest::IngestError::Reaction(_)) {
+                            state.metrics.write_rejected("rate_limited");
+                        }
+                    })?;
+                return Ok(Reacted {
+                    totals: reacted.totals,
+                    on: reacted.on,
+                });
+            }
             let toggle = state
-                .rpc
-                .reactions
+                .ingest
+                .reactions()
                 .toggle(caller.session, caller.address, post_id, kind)
                 .inspect_err(|_| state.metrics.write_rejected("rate_limited"))?;
-            let now = now_ms();
             let event = Engagement {
                 post_id,
                 kind,
@@ -114,7 +138,7 @@ impl Backend for ServerBackend {
             };
             let totals = state
                 .ingest
-                .engagements(vec![event], now)
+                .react_locally(event, toggle.change(), now)
                 .await?
                 .into_iter()
                 .next()

@@ -22,6 +22,7 @@ impl IngestError {
             Self::UnknownPost { .. } => ErrorKind::NotFound,
             Self::Storage(error) => error.kind(),
             Self::Broker(error) => error.kind(),
+            Self::Reaction(error) => error.kind(),
         }
     }
 }
@@ -86,6 +87,7 @@ impl From<IngestError> for RpcError {
             ),
             IngestError::Storage(error) => error.into(),
             IngestError::Broker(error) => Self::new(error.kind(), error.to_string()),
+            IngestError::Reaction(error) => error.into(),
         }
     }
 }

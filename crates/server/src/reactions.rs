@@ -58,6 +58,19 @@ pub enum ReactionError {
 
 type Key = (SessionId, u64, EngagementKind);
 
+/// A reaction turned on or off, as a cluster's leader commits it with the
+/// engagement event, so every node remembers the same reactions and a
+/// second click undoes the first whichever node it reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReactionChange {
+    pub session: SessionId,
+    /// The address the session clicked from, normalized (an IPv6 /64).
+    pub address: IpAddr,
+    pub post_id: u64,
+    pub kind: EngagementKind,
+    pub on: bool,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     seq: u64,
@@ -189,6 +202,20 @@ impl Reactions {
         })
     }
 
+    /// Remembers a change the leader committed (on a follower replaying
+    /// its log), with the same bounds as a local click.
+    pub fn apply(&self, change: &ReactionChange) {
+        let key = (change.session, change.post_id, change.kind);
+        let mut inner = self.lock();
+        if change.on {
+            if !inner.entries.contains_key(&key) {
+                inner.insert(key, change.address, &self.limits);
+            }
+        } else {
+            inner.remove(key);
+        }
+    }
+
     /// Whether `session` has `kind` on `post_id`.
     pub fn has(&self, session: SessionId, post_id: u64, kind: EngagementKind) -> bool {
         self.lock().entries.contains_key(&(session, post_id, kind))
@@ -222,6 +249,17 @@ impl Toggle<'_> {
     /// Whether the click turns the reaction on (or off).
     pub fn on(&self) -> bool {
         self.on
+    }
+
+    /// The change as the log carries it.
+    pub fn change(&self) -> ReactionChange {
+        ReactionChange {
+            session: self.key.0,
+            address: self.address,
+            post_id: self.key.1,
+            kind: self.key.2,
+            on: self.on,
+        }
     }
 
     /// The change to the post's count: +1 or -1.

@@ -12,7 +12,6 @@ use super::ingest::Ingest;
 use super::metrics::Metrics;
 use super::presence::PresenceStore;
 use super::rate_limit::RateLimiter;
-use super::reactions::Reactions;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,7 +26,7 @@ pub struct AppState {
     /// Subscribed per-symbol topics of symbols without data yet.
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,
-    /// The server functions' rate limits and the sessions' reactions.
+    /// The server functions' rate limits.
     pub rpc: Arc<RpcState>,
     /// Becomes `true` when the server shuts down; connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -52,11 +51,11 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// What the server functions' admission ([`super::rpc_admission`]) keeps:
-/// the limiters and the sessions' reactions.
+/// its limiters (the sessions' reactions are ingest's, see
+/// [`super::ingest::Ingest::reactions`]).
 pub struct RpcState {
     pub writes: RateLimiter,
     pub reads: RateLimiter,
-    pub reactions: Reactions,
 }
 
 impl RpcState {
@@ -64,7 +63,6 @@ impl RpcState {
         Self {
             writes: RateLimiter::new(write_rate),
             reads: RateLimiter::new(read_rate),
-            reactions: Reactions::default(),
         }
     }
 }

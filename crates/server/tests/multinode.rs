@@ -830,3 +830,99 @@ async fn a_redis_restored_from_an_older_snapshot_starts_a_new_epoch() {
     assert!(reply["offset"].as_u64().expect("offset") > last);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A dashboard click through `/rpc/react_to_post` on `node` (with `cookie`):
+/// the status, the response head and the body.
+async fn react(node: &Node, post_id: u64, cookie: Option<&str>) -> (u16, String, Value) {
+    let origin = format!("http://{}", node.addr);
+    let mut headers = vec![
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", origin.as_str()),
+    ];
+    if let Some(cookie) = cookie {
+        headers.push(("Cookie", cookie));
+    }
+    let form = format!("post_id={post_id}&kind=like");
+    http_with_head(
+        node.addr,
+        "POST",
+        "/rpc/react_to_post",
+        &headers,
+        form.as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_second_click_undoes_the_first_whichever_node_it_reaches() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_redis() {
+        return;
+    }
+    let dir = temp_dir("reactions");
+    let redis = Redis::start(&dir, true);
+    let mut nodes = cluster(&redis, &dir, 2).await;
+    let leader = wait_for_leader(&nodes).await;
+    let follower = 1 - leader;
+    let body = json!({"author": "ann", "text": "$ACME news"});
+    let (status, post) = http_to(
+        nodes[0].addr,
+        "POST",
+        "/api/posts",
+        &[JSON],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{post}");
+    let id = post["id"].as_u64().expect("id");
+
+    // Liked through the follower (forwarded to the leader)...
+    let (status, head, liked) = react(&nodes[follower], id, None).await;
+    assert_eq!(status, 200, "{liked}");
+    assert_eq!(
+        (liked["likes"].as_i64(), liked["on"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with("pulse_sid="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .expect("a session cookie");
+    // ...undone through the leader: the same session, one like at most.
+    let (status, _, undone) = react(&nodes[leader], id, Some(&cookie)).await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(
+        (undone["likes"].as_i64(), undone["on"].as_bool()),
+        (Some(0), Some(false))
+    );
+    // Liked again through the follower: on, once.
+    let (status, _, again) = react(&nodes[follower], id, Some(&cookie)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["likes"].as_i64(), again["on"].as_bool()),
+        (Some(1), Some(true))
+    );
+
+    // The leader dies; the follower, which replayed the reactions, takes
+    // over and still knows this session has liked the post.
+    nodes[leader].kill();
+    wait_for_leader(&nodes).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = None;
+    while Instant::now() < deadline && after.is_none() {
+        let (status, _, body) = react(&nodes[follower], id, Some(&cookie)).await;
+        if status == 200 {
+            after = Some(body);
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let after = after.expect("the new leader takes clicks");
+    assert_eq!(
+        (after["likes"].as_i64(), after["on"].as_bool()),
+        (Some(0), Some(false)),
+        "{after}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use pulse_core::model::{Engagement, NewPost, Tick, TimestampMs, ValidationError};
 
-use super::{Ingest, IngestError};
+use super::{Ingest, IngestError, Pending};
+use crate::reactions::ReactionError;
 use crate::storage::{Answer, RemoteRefusal, StorageError, WriteBatch};
 
 /// Where a write made now goes.
@@ -29,6 +30,24 @@ pub enum Forwarded {
     Ticks(Vec<Tick>),
     Posts(Vec<NewPost>),
     Engagement(Vec<Engagement>),
+    /// A dashboard click: the leader decides like or unlike.
+    React(ReactRequest),
+}
+
+/// A click on like or share, decided where reactions are sequenced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReactRequest {
+    pub session: crate::reactions::SessionId,
+    pub address: std::net::IpAddr,
+    pub post_id: u64,
+    pub kind: pulse_core::model::EngagementKind,
+}
+
+/// What a click did: the post's counts and whether the reaction is now on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reacted {
+    pub totals: pulse_core::model::Counts,
+    pub on: bool,
 }
 
 /// The multi-node side of ingest, implemented by the cluster.
@@ -84,11 +103,55 @@ impl Ingest {
             Forwarded::Ticks(ticks) => self.submit_ticks_answering(ticks, now, Some(&to)).map(drop),
             Forwarded::Posts(posts) => self.submit_posts_answering(posts, now, Some(&to)).map(drop),
             Forwarded::Engagement(events) => self
-                .submit_engagements_answering(events, now, Some(&to))
+                .submit_engagements_answering(events, now, Some(&to), None)
                 .map(drop),
+            Forwarded::React(request) => self.apply_reaction(&to, &request, now),
         };
         if let Err(error) = outcome {
             self.refuse_forwarded(to, &error);
+        }
+    }
+
+    /// A forwarded click, decided here. The leader cannot wait for the
+    /// commit (it answers through the log), so the reaction is remembered
+    /// as soon as the write is queued; a write that then fails leaves it
+    /// remembered without its count (a later click undoes it).
+    fn apply_reaction(
+        &self,
+        to: &AnswerTo,
+        request: &ReactRequest,
+        now: TimestampMs,
+    ) -> Result<(), IngestError> {
+        let toggle = self.reactions.toggle(
+            request.session,
+            request.address,
+            request.post_id,
+            request.kind,
+        )?;
+        let event = Engagement {
+            post_id: request.post_id,
+            kind: request.kind,
+            delta: toggle.delta(),
+            ts: now,
+        };
+        let pending =
+            self.submit_engagements_answering(vec![event], now, Some(to), Some(toggle.change()))?;
+        drop(pending);
+        toggle.commit();
+        Ok(())
+    }
+
+    /// On a follower: hands a click to the leader.
+    pub fn forward_reaction(
+        &self,
+        request: ReactRequest,
+        now: TimestampMs,
+    ) -> Result<Pending<Reacted>, IngestError> {
+        match self.forwarded(|| Forwarded::React(request), now) {
+            Some(pending) => pending,
+            None => Err(IngestError::Storage(StorageError::Unavailable(
+                "this node sequences writes itself; react locally".into(),
+            ))),
         }
     }
 
@@ -133,6 +196,7 @@ pub fn refusal_of(error: &IngestError) -> RemoteRefusal {
         IngestError::UnknownPost { index, post_id } => {
             ("unknown_post", Some(*index), None, Some(*post_id))
         }
+        IngestError::Reaction(reaction) => (reaction_code(reaction), None, None, None),
         IngestError::Storage(_) | IngestError::Broker(_) => ("unavailable", None, None, None),
     };
     let message = match error {
@@ -159,10 +223,34 @@ pub fn error_of(refusal: RemoteRefusal) -> IngestError {
             },
         },
         ("unknown_post", Some(index), Some(post_id)) => IngestError::UnknownPost { index, post_id },
+        ("reaction_in_flight", _, _) => IngestError::Reaction(ReactionError::InFlight),
+        ("reaction_not_a_toggle", _, _) => IngestError::Reaction(ReactionError::NotAToggle),
+        ("reaction_address_limit", _, _) => {
+            // "at most N people on one network can <verb> the same post"
+            let limit = refusal
+                .message
+                .split_whitespace()
+                .find_map(|word| word.parse().ok())
+                .unwrap_or(0);
+            let verb = if refusal.message.contains(" share ") {
+                "share"
+            } else {
+                "like"
+            };
+            IngestError::Reaction(ReactionError::AddressLimit(limit, verb))
+        }
         _ => IngestError::Storage(StorageError::Unavailable(format!(
             "the leader refused: {}",
             refusal.message
         ))),
+    }
+}
+
+fn reaction_code(error: &ReactionError) -> &'static str {
+    match error {
+        ReactionError::InFlight => "reaction_in_flight",
+        ReactionError::NotAToggle => "reaction_not_a_toggle",
+        ReactionError::AddressLimit(..) => "reaction_address_limit",
     }
 }
 
@@ -201,6 +289,16 @@ mod tests {
         };
         let back = error_of(refusal_of(&unknown));
         assert_eq!(back.to_string(), unknown.to_string());
+        for reaction in [
+            ReactionError::InFlight,
+            ReactionError::NotAToggle,
+            ReactionError::AddressLimit(8, "share"),
+        ] {
+            let error = IngestError::Reaction(reaction);
+            let back = error_of(refusal_of(&error));
+            assert_eq!(back.to_string(), error.to_string());
+            assert_eq!(back.kind(), error.kind());
+        }
         let storage = IngestError::Storage(StorageError::Unavailable("write queue full".into()));
         let back = error_of(refusal_of(&storage));
         assert_eq!(back.kind(), storage.kind());

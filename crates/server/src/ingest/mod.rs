@@ -77,6 +77,9 @@ pub enum IngestError {
     UnknownPost { index: usize, post_id: u64 },
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// A dashboard reaction refused (see [`crate::reactions`]).
+    #[error(transparent)]
+    Reaction(#[from] crate::reactions::ReactionError),
     /// Nothing was accepted: the data could not be made durable.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -154,6 +157,9 @@ pub struct Ingest {
     forwarder: std::sync::OnceLock<Arc<dyn Forwarder>>,
     /// The cluster-wide active users, as the log last said (multi-node).
     cluster_presence: Mutex<Option<pulse_core::model::Presence>>,
+    /// The dashboard sessions' reactions; in a cluster the leader decides
+    /// them and followers replay its decisions.
+    reactions: crate::reactions::Reactions,
 }
 
 impl Ingest {
@@ -178,12 +184,18 @@ impl Ingest {
             rolled_back_for: std::sync::atomic::AtomicU64::new(0),
             forwarder: std::sync::OnceLock::new(),
             cluster_presence: Mutex::new(None),
+            reactions: crate::reactions::Reactions::default(),
         }
     }
 
     /// Joins a cluster: from now on writes go where `forwarder` says.
     pub fn set_forwarder(&self, forwarder: Arc<dyn Forwarder>) {
         let _ = self.forwarder.set(forwarder);
+    }
+
+    /// The sessions' reactions (one like and one share per session per post).
+    pub fn reactions(&self) -> &crate::reactions::Reactions {
+        &self.reactions
     }
 
     /// The cluster-wide active users once the log has carried a count
@@ -537,7 +549,25 @@ impl Ingest {
         events: Vec<Engagement>,
         now: TimestampMs,
     ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
-        self.submit_engagements_answering(events, now, None)
+        self.submit_engagements_answering(events, now, None, None)
+    }
+
+    /// A dashboard reaction's engagement event, with the reaction change
+    /// (so followers remember it too); durable when this returns.
+    pub async fn react_locally(
+        &self,
+        event: Engagement,
+        change: crate::reactions::ReactionChange,
+        now: TimestampMs,
+    ) -> Result<Vec<EngagementUpdate>, IngestError> {
+        if !self.sequences_here() {
+            return Err(IngestError::Storage(StorageError::Unavailable(
+                "this node does not sequence writes; the reaction goes to the leader".into(),
+            )));
+        }
+        self.submit_engagements_answering(vec![event], now, None, Some(change))?
+            .durable()
+            .await
     }
 
     fn submit_engagements_answering(
@@ -545,9 +575,10 @@ impl Ingest {
         events: Vec<Engagement>,
         now: TimestampMs,
         answer: Option<&forward::AnswerTo>,
+        reaction: Option<crate::reactions::ReactionChange>,
     ) -> Result<Pending<Vec<EngagementUpdate>>, IngestError> {
         validate_all(&events, |event| event.validate(now))?;
-        if answer.is_none() {
+        if answer.is_none() && reaction.is_none() {
             if let Some(forwarded) = self.forwarded(|| Forwarded::Engagement(events.clone()), now) {
                 return forwarded;
             }
@@ -597,7 +628,14 @@ impl Ingest {
                 batch.engagement.push((event, update.totals));
                 updates.push(update);
             }
-            batch.replay.answers = answer.map(|to| to.answered(&updates));
+            batch.replay.answers = answer.map(|to| match (&reaction, updates.first()) {
+                (Some(change), Some(update)) => to.answered(&forward::Reacted {
+                    totals: update.totals,
+                    on: change.on,
+                }),
+                _ => to.answered(&updates),
+            });
+            batch.replay.reaction = reaction;
             (updates, self.submit(batch))
         };
         Ok(Pending::local(updates, commit))

@@ -105,6 +105,9 @@ impl Ingest {
                 self.broker
                     .remove_if_unused(&Topic::Candles(symbol.clone()));
             }
+            if let Some(change) = &replicated.replay.reaction {
+                self.reactions.apply(change);
+            }
             answers.extend(replicated.replay.answers.clone());
             batch.ticks = replicated.ticks;
             batch.candles = replicated.candles;

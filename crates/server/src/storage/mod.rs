@@ -123,6 +123,9 @@ pub struct Replay {
     /// Symbols the leader stopped tracking.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forgotten: Vec<String>,
+    /// A dashboard reaction the batch's engagement event records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<crate::reactions::ReactionChange>,
     /// A request from another node's inbox that this batch answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<Answer>,
