@@ -251,7 +251,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let mut background = Vec::new();
     match &cluster {
         // Counted across nodes and committed to the log by the leader.
-        Some(cluster) => cluster.start(Arc::clone(&state.ingest), presence_store)?,
+        Some(cluster) => {
+            let (ingest_rate, rpc) = (Arc::clone(&state.rate_limiter), Arc::clone(&state.rpc));
+            let share_limits = Box::new(move |nodes: u32| {
+                ingest_rate.share_among(nodes);
+                rpc.writes.share_among(nodes);
+                rpc.reads.share_among(nodes);
+            });
+            cluster.start(Arc::clone(&state.ingest), presence_store, share_limits)?
+        }
         None => background.push(tokio::spawn(presence::run_publisher(
             Arc::clone(&state.presence),
             broker,

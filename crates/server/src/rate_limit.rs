@@ -43,6 +43,8 @@ pub struct RateLimiter {
     burst: f64,
     max_clients: usize,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Nodes sharing the limit (see [`RateLimiter::share_among`]).
+    nodes: std::sync::atomic::AtomicU32,
 }
 
 impl RateLimiter {
@@ -57,7 +59,24 @@ impl RateLimiter {
             burst: (per_second * 2.0).max(1.0),
             max_clients: max_clients.max(1),
             buckets: Mutex::new(HashMap::new()),
+            nodes: std::sync::atomic::AtomicU32::new(1),
         }
+    }
+
+    /// In a cluster of `nodes`, each node allows a client its share of the
+    /// rate (and burst), so a client spreading its requests over every node
+    /// behind a load balancer gets the configured rate in all, not `nodes`
+    /// times it.
+    pub fn share_among(&self, nodes: u32) {
+        self.nodes
+            .store(nodes.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// This node's share: tokens a second and the burst.
+    fn share(&self) -> (f64, f64) {
+        let nodes = f64::from(self.nodes.load(std::sync::atomic::Ordering::Relaxed).max(1));
+        let per_second = self.per_second / nodes;
+        (per_second, (self.burst / nodes).max(1.0))
     }
 
     /// The configured rate (tokens per second per client).
@@ -85,8 +104,9 @@ impl RateLimiter {
         if !buckets.contains_key(&key) && buckets.len() >= self.max_clients {
             self.make_room(&mut buckets, now);
         }
+        let (per_second, burst) = self.share();
         let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             at: now,
         });
         bucket.tokens = self.refilled(bucket, now);
@@ -95,7 +115,7 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            let wait = (1.0 - bucket.tokens) / self.per_second;
+            let wait = (1.0 - bucket.tokens) / per_second;
             Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(1)))
         }
     }
@@ -110,15 +130,17 @@ impl RateLimiter {
     }
 
     fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
+        let (per_second, burst) = self.share();
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        (bucket.tokens + elapsed * self.per_second).min(self.burst)
+        (bucket.tokens + elapsed * per_second).min(burst)
     }
 
     /// Forgets refilled buckets; if that frees less than an eighth of the
     /// slots, also the least recently seen clients down to 7/8 full, so a
     /// sweep (O(n)) happens at most once every n/8 new clients.
     fn make_room(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
-        buckets.retain(|_, bucket| self.refilled(bucket, now) < self.burst);
+        let (_, burst) = self.share();
+        buckets.retain(|_, bucket| self.refilled(bucket, now) < burst);
         let target = self.max_clients - self.max_clients / 8 - 1;
         if buckets.len() <= target {
             return;
@@ -135,6 +157,22 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_shares_one_clients_rate_among_its_nodes() {
+        let start = Instant::now();
+        let alone = RateLimiter::new(10.0);
+        let allowed = (0..100).filter(|_| alone.allow(v4(1), start)).count();
+        assert_eq!(allowed, 20, "a burst of twice the rate");
+        let shared = RateLimiter::new(10.0);
+        shared.share_among(4);
+        let allowed = (0..100).filter(|_| shared.allow(v4(1), start)).count();
+        assert_eq!(allowed, 5, "a quarter of the burst on each of 4 nodes");
+        // One second later: a quarter of the rate came back.
+        let later = start + Duration::from_secs(1);
+        let refilled = (0..100).filter(|_| shared.allow(v4(1), later)).count();
+        assert!((2..=3).contains(&refilled), "{refilled}");
+    }
 
     fn v4(n: u32) -> IpAddr {
         IpAddr::V4(n.into())

@@ -166,6 +166,8 @@ struct Node {
     addr: SocketAddr,
     db: PathBuf,
     redis_url: String,
+    /// Per-client ingest rate (`--ingest-rate`; 0 = unlimited).
+    ingest_rate: f64,
     child: Option<Child>,
 }
 
@@ -176,6 +178,7 @@ impl Node {
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
             db: dir.join(format!("{id}.db")),
             redis_url: redis.url(),
+            ingest_rate: 0.0,
             child: None,
         };
         node.spawn();
@@ -190,7 +193,7 @@ impl Node {
             .arg("--db")
             .arg(&self.db)
             .env("RUST_LOG", "warn")
-            .env("PULSE_INGEST_RATE", "0")
+            .env("PULSE_INGEST_RATE", self.ingest_rate.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -923,6 +926,56 @@ async fn a_second_click_undoes_the_first_whichever_node_it_reaches() {
         (after["likes"].as_i64(), after["on"].as_bool()),
         (Some(0), Some(false)),
         "{after}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_clients_rate_limit_holds_across_the_cluster() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_redis() {
+        return;
+    }
+    let dir = temp_dir("rates");
+    let redis = Redis::start(&dir, true);
+    let mut nodes = Vec::new();
+    for id in ["n1", "n2"] {
+        let mut node = Node::start(id, &redis, &dir);
+        node.kill();
+        node.ingest_rate = 5.0;
+        node.spawn();
+        node.ready().await;
+        nodes.push(node);
+    }
+    wait_for_leader(&nodes).await;
+    // Both nodes count each other before the limit is split.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (_, text) = http_to(nodes[1].addr, "GET", "/metrics", &[], b"").await;
+        if text
+            .as_str()
+            .unwrap_or_default()
+            .contains("\npulse_cluster_nodes 2\n")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // buckets refill to the shared burst
+                                                      // One client, spreading requests over both nodes as fast as it can:
+                                                      // the burst is 2 × 5 = 10 in all, not 10 per node.
+    let mut accepted = 0;
+    for i in 0..40 {
+        let (status, reply) = post_tick(nodes[i % 2].addr, "ACME", i as u64 + 1).await;
+        match status {
+            200 => accepted += 1,
+            429 => {}
+            other => panic!("{other}: {reply}"),
+        }
+    }
+    assert!(
+        (8..=14).contains(&accepted),
+        "{accepted} of 40 accepted across 2 nodes"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -139,6 +139,8 @@ pub struct Cluster {
     waiting: Mutex<HashMap<u64, forward::Waiting>>,
     next_request: AtomicU64,
     pub metrics: ClusterMetrics,
+    /// Nodes with a fresh heartbeat, as last counted.
+    live_nodes: std::sync::atomic::AtomicU32,
     stopping: AtomicBool,
     /// This node's broker, told when a leadership term begins.
     broker: std::sync::OnceLock<Arc<dyn crate::broker::Broker>>,
@@ -186,6 +188,7 @@ impl Cluster {
             waiting: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             metrics: ClusterMetrics::default(),
+            live_nodes: std::sync::atomic::AtomicU32::new(1),
             stopping: AtomicBool::new(false),
             broker: std::sync::OnceLock::new(),
         }))
@@ -326,10 +329,13 @@ impl Cluster {
 
     /// Starts the cluster's threads: lease, log reader, inbox, forwarder
     /// and presence.
+    /// `share_limits` is told how many nodes are alive whenever that
+    /// changes, so per-client rate limits can be split among them.
     pub fn start(
         self: &Arc<Self>,
         ingest: Arc<Ingest>,
         presence: Arc<MemoryPresence>,
+        share_limits: Box<dyn Fn(u32) + Send>,
     ) -> std::io::Result<()> {
         let forwarder = forward::RedisForwarder::start(Arc::clone(self))?;
         ingest.set_forwarder(forwarder);
@@ -361,7 +367,7 @@ impl Cluster {
         let cluster = Arc::clone(self);
         spawn(
             "presence",
-            Box::new(move || presence::run(cluster, ingest, presence)),
+            Box::new(move || presence::run(cluster, ingest, presence, share_limits)),
         )?;
         Ok(())
     }
@@ -411,7 +417,13 @@ impl Cluster {
         }
         let m = &self.metrics;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 14] = [
+        let rows: [(&str, &str, &str, u64); 15] = [
+            (
+                "pulse_cluster_nodes",
+                "Nodes with a heartbeat in the last 15 s (per-client rates are split among them).",
+                "gauge",
+                u64::from(self.live_nodes.load(Ordering::Relaxed)),
+            ),
             (
                 "pulse_cluster_linked",
                 "1 while the log reader's link to Redis works.",

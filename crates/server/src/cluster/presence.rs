@@ -19,7 +19,12 @@ use crate::presence::memory::MemoryPresence;
 
 const EVERY: Duration = Duration::from_secs(1);
 
-pub fn run(cluster: Arc<Cluster>, ingest: Arc<Ingest>, presence: Arc<MemoryPresence>) {
+pub fn run(
+    cluster: Arc<Cluster>,
+    ingest: Arc<Ingest>,
+    presence: Arc<MemoryPresence>,
+    share_limits: Box<dyn Fn(u32) + Send>,
+) {
     let mut conn: Option<Connection> = None;
     let mut published: Option<Presence> = None;
     while !cluster.stopping() {
@@ -29,7 +34,20 @@ pub fn run(cluster: Arc<Cluster>, ingest: Arc<Ingest>, presence: Arc<MemoryPrese
         }
         let Some(c) = conn.as_mut() else { continue };
         match round(&cluster, &ingest, &presence, c, &mut published) {
-            Ok(()) => {}
+            Ok(live) => {
+                let live = u32::try_from(live).unwrap_or(u32::MAX).max(1);
+                if cluster
+                    .live_nodes
+                    .swap(live, std::sync::atomic::Ordering::Relaxed)
+                    != live
+                {
+                    tracing::info!(
+                        nodes = live,
+                        "cluster size changed; per-client rates split among the nodes"
+                    );
+                }
+                share_limits(live);
+            }
             Err(error) => {
                 tracing::warn!(%error, "presence round failed");
                 conn = None;
@@ -44,26 +62,31 @@ fn round(
     presence: &MemoryPresence,
     conn: &mut Connection,
     published: &mut Option<Presence>,
-) -> Result<(), redis::RedisError> {
+) -> Result<u64, redis::RedisError> {
     let node = cluster.node_id();
     let keys = &cluster.keys;
     let (sessions, connections) = presence.snapshot();
     let ttl = PRESENCE_TTL.as_secs();
     let now = now_ms();
     let mut pipe = redis::pipe();
-    pipe.atomic().del(keys.sessions(node));
+    pipe.atomic().del(keys.sessions(node)).ignore();
     if !sessions.is_empty() {
-        pipe.sadd(keys.sessions(node), &sessions);
+        pipe.sadd(keys.sessions(node), &sessions).ignore();
     }
     pipe.expire(keys.sessions(node), ttl as i64)
+        .ignore()
         .set_ex(keys.connections(node), connections, ttl)
+        .ignore()
         .zadd(&keys.nodes, node, now)
-        .zrembyscore(&keys.nodes, "-inf", now - PRESENCE_TTL.as_millis() as i64);
-    pipe.query::<()>(conn)?;
+        .ignore()
+        .zrembyscore(&keys.nodes, "-inf", now - PRESENCE_TTL.as_millis() as i64)
+        .ignore()
+        .zcard(&keys.nodes);
+    let (live,): (u64,) = pipe.query(conn)?;
 
     if cluster.leader_token().is_none() {
         *published = None;
-        return Ok(());
+        return Ok(live);
     }
     let nodes: Vec<String> = redis::cmd("ZRANGE")
         .arg(&keys.nodes)
@@ -94,5 +117,5 @@ fn round(
             Err(error) => tracing::warn!(%error, "presence update not published"),
         }
     }
-    Ok(())
+    Ok(live)
 }
