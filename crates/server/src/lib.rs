@@ -6,6 +6,7 @@ pub mod backend;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod cors;
 pub mod csrf;
 pub mod deadline;
 pub mod errors;
