@@ -61,7 +61,7 @@ test('static bundle: config.json names the server; every panel fills and the cha
     await expect(page.getByTestId(chart).locator('svg title')).not.toHaveText('');
   }
   await expect(page.getByTestId('price-chart')).not.toContainText('no candles yet');
-  await expect(page.getByTestId('sentiment').locator('.dist-posts')).toHaveText(/\d+ posts/);
+  await expect(page.getByTestId('sentiment').locator('.dist-posts').first()).toHaveText(/\d+ posts/);
   await expect(page.getByTestId('feed').locator('.post').first()).toBeVisible();
   await expect(page.getByTestId('post-sentiment').first()).toHaveText(/^(positive|neutral|negative)$/);
   await expect(page.getByTestId('top-posts').locator('li').first()).toBeVisible();
