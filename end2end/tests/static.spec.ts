@@ -125,6 +125,26 @@ test('static bundle: compose preview, and a post reaches a second page (?server=
   expect(problems).toEqual([]);
 });
 
+test('static bundle: like carries the session cookie, so a second click undoes it', async ({ page, request }) => {
+  const problems = watchForProblems(page);
+  const tag = unique();
+  const created = await request.post('/api/posts', { data: { author: 'e2e', text: `Like me statically ${tag}` } });
+  expect(created.ok()).toBe(true);
+  await withConfig(page, { server: PULSE });
+  await openStatic(page);
+  const likeButton = page.locator('.post', { hasText: tag }).getByRole('button', { name: /^Like post by e2e/ });
+  await expect(likeButton).toHaveAttribute('aria-pressed', 'false');
+  for (const on of [true, false]) {
+    const reacted = page.waitForResponse((r) => r.url().startsWith(`${PULSE}/rpc/react_to_post`));
+    await likeButton.click();
+    const response = await reacted;
+    expect(response.status()).toBe(200);
+    expect((await response.json()).on).toBe(on);
+    await expect(likeButton).toHaveAttribute('aria-pressed', String(on));
+  }
+  expect(problems).toEqual([]);
+});
+
 test('static bundle: reconnects after the server drops connections and resumes without a gap', async ({
   page,
   request,

@@ -19,6 +19,7 @@ pub mod live;
 pub mod panel;
 pub mod presence;
 pub mod price_panel;
+pub mod rpc_client;
 pub mod rpc_error;
 pub mod sentiment_panel;
 pub mod status;

@@ -4,6 +4,12 @@
 //! their state-changing requests) may read what the dashboard reads:
 //! `GET`/`HEAD /api/*` and `GET`/`POST /rpc/*`, preflights included.
 //!
+//! Answers carry `Access-Control-Allow-Credentials: true`: the dashboard
+//! sends its session cookie (`pulse_sid`, reactions) along, which a browser
+//! only does, and only lets the page read the answer, for an echoed origin
+//! that allows credentials. (`SameSite=Lax` keeps the cookie to same-site
+//! bundles, e.g. `dash.example.com` and `pulse.example.com`.)
+//!
 //! Every other origin, path or method gets no CORS headers at all, so the
 //! browser keeps the answer from the page. CORS only decides what a page
 //! may *read*; whether a request is served at all stays with the Host
@@ -159,7 +165,7 @@ pub async fn cors(State(policy): State<Arc<CorsPolicy>>, request: Request, next:
         Decision::Preflight { origin, surface } => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             let headers = response.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            allow(headers, origin);
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static(surface.methods()),
@@ -178,7 +184,7 @@ pub async fn cors(State(policy): State<Arc<CorsPolicy>>, request: Request, next:
         Decision::Allow { origin } => {
             let mut response = next.run(request).await;
             let headers = response.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            allow(headers, origin);
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
                 HeaderValue::from_static(EXPOSED_HEADERS),
@@ -187,6 +193,16 @@ pub async fn cors(State(policy): State<Arc<CorsPolicy>>, request: Request, next:
             response
         }
     }
+}
+
+/// Lets pages of `origin` (echoed, never `*`) read the answer, cookies
+/// included.
+fn allow(headers: &mut HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
 }
 
 /// Adds `Origin` to `Vary` unless it is there already.

@@ -83,6 +83,12 @@ async fn an_allowed_origin_reads_the_api_calls_server_functions_and_opens_the_so
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(head.contains("access-control-allow-origin"), "{head}");
+    // Its session cookie comes back with credentials allowed (reactions).
+    assert!(head.contains("set-cookie: pulse_sid="), "{head}");
+    assert!(
+        head.contains("access-control-allow-credentials: true"),
+        "{head}"
+    );
 
     // A preflight is answered here, naming what may be sent.
     let (status, head, _) = http_with_head(
@@ -100,6 +106,10 @@ async fn an_allowed_origin_reads_the_api_calls_server_functions_and_opens_the_so
     assert_eq!(status, 204, "{head}");
     assert!(
         head.contains(&format!("access-control-allow-origin: {APP}")),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-credentials: true"),
         "{head}"
     );
     assert!(

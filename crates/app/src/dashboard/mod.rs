@@ -49,7 +49,7 @@ pub struct DashboardData {
     pub positions: BTreeMap<String, StreamPosition>,
 }
 
-#[server(prefix = "/rpc", endpoint = "load_dashboard")]
+#[server(prefix = "/rpc", endpoint = "load_dashboard", client = crate::rpc_client::RpcClient)]
 pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, RpcError> {
     crate::backend::backend()?.dashboard(symbol).await
 }
