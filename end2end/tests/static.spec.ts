@@ -1,7 +1,7 @@
 import { test, expect, type Browser, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { recordSockets, unique, watchForProblems } from './support';
+import { expectPricesAndChartMove, recordSockets, selectSecondSymbol, unique, watchForProblems } from './support';
 
 // The static dashboard: `trunk build --release` wrote ../dist, which a plain
 // static server (static-server.mjs, playwright.config.ts) serves on its own
@@ -70,21 +70,10 @@ test('static bundle: config.json names the server; every panel fills and the cha
   // Styled by the bundle's own CSS.
   expect(await page.locator('.topbar').evaluate((el) => getComputedStyle(el).display)).not.toBe('inline');
 
-  // Live: prices and the price chart move.
-  const prices = page.locator('.wl-price');
-  const before = await prices.allTextContents();
-  await expect.poll(async () => (await prices.allTextContents()).join() !== before.join(), { timeout: 5_000 }).toBe(true);
-  const chart = page.getByTestId('price-chart');
-  const svg = await chart.innerHTML();
-  await expect.poll(async () => (await chart.innerHTML()) !== svg, { timeout: 5_000 }).toBe(true);
-
-  // Selecting a symbol loads it through the server function, in the URL.
-  const row = page.locator('.watch-row').nth(1);
-  const symbol = (await row.locator('.wl-symbol').textContent())!.trim();
-  await row.click();
-  await expect(page).toHaveURL(new RegExp(`\\?symbol=${symbol.replace('.', '\\.')}`));
-  await expect(page.locator('.price-panel .symbol')).toHaveText(symbol);
-  await expect(chart.locator('svg title')).toContainText(symbol);
+  // Live: prices and the price chart move; selecting a symbol loads it
+  // through the server function and puts it in the URL.
+  await expectPricesAndChartMove(page);
+  await selectSecondSymbol(page);
   expect(problems).toEqual([]);
 });
 
