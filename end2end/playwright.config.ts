@@ -10,6 +10,9 @@ const BASE_URL = `http://127.0.0.1:${PORT}`;
 const DB = process.env.PULSE_E2E_DB ?? path.join(os.tmpdir(), `pulse-e2e-${process.pid}-${Date.now()}.db`);
 // The server binary (`cargo leptos build` writes it and the site it serves).
 const SERVER_BIN = process.env.PULSE_E2E_BIN ?? 'target/debug/pulse';
+// The static bundle (`trunk build --release` writes ../dist) is served by a
+// plain static server on its own port; the Pulse server admits that origin.
+const STATIC_PORT = Number(process.env.PULSE_E2E_STATIC_PORT ?? 3102);
 // (PULSE_E2E_BIN and PULSE_E2E_SITE let a run use a copied build, e.g. the release one.)
 
 export default defineConfig({
@@ -46,23 +49,36 @@ export default defineConfig({
       },
     },
   ],
-  webServer: {
-    command: SERVER_BIN,
-    cwd: '..',
-    url: `${BASE_URL}/readyz`,
-    timeout: 60_000,
-    reuseExistingServer: false,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: {
-      PULSE_ADDR: `127.0.0.1:${PORT}`,
-      LEPTOS_SITE_ROOT: process.env.PULSE_E2E_SITE ?? 'target/site',
-      PULSE_SIM_SEED: '7',
-      PULSE_SIM_TICK_RATE: '30',
-      RUST_LOG: 'warn',
-      // Enables POST /api/debug/drop-connections for the reconnect test.
-      PULSE_TEST_HOOKS: '1',
-      PULSE_DB: DB,
+  webServer: [
+    {
+      command: SERVER_BIN,
+      cwd: '..',
+      url: `${BASE_URL}/readyz`,
+      timeout: 60_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      env: {
+        PULSE_ADDR: `127.0.0.1:${PORT}`,
+        LEPTOS_SITE_ROOT: process.env.PULSE_E2E_SITE ?? 'target/site',
+        PULSE_SIM_SEED: '7',
+        PULSE_SIM_TICK_RATE: '30',
+        RUST_LOG: 'warn',
+        // Enables POST /api/debug/drop-connections for the reconnect test.
+        PULSE_TEST_HOOKS: '1',
+        PULSE_DB: DB,
+        // The static dashboard's origin (tests/static.spec.ts): CORS, CSRF and /ws.
+        PULSE_ALLOWED_ORIGINS: `http://127.0.0.1:${STATIC_PORT}`,
+      },
     },
-  },
+    {
+      // Readiness by port: without ../dist only the static tests fail.
+      command: `node static-server.mjs ${process.env.PULSE_E2E_DIST ?? '../dist'} ${STATIC_PORT}`,
+      port: STATIC_PORT,
+      timeout: 10_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Installs what Pulse needs to build, run and test, and nothing twice.
-# Usage: scripts/setup.sh [--tests] [--release]
-#   --tests    also the browser and npm packages for the end-to-end suite
+# Usage: scripts/setup.sh [--tests] [--release] [--static]
+#   --tests    also the browser and npm packages for the end-to-end suite,
+#              and what --static installs (the suite tests the static bundle)
 #   --release  also wasm-opt (binaryen), used by release builds
+#   --static   also trunk and wasm-opt, which build the static dashboard
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_tests=false
 want_release=false
+want_static=false
 for arg in "$@"; do
   case "$arg" in
-    --tests) want_tests=true ;;
+    --tests) want_tests=true; want_static=true ;;
     --release) want_release=true ;;
+    --static) want_static=true ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -57,7 +61,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
     || cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
 fi
 
-if $want_release && ! command -v wasm-opt >/dev/null; then
+# trunk builds the static dashboard (Trunk.toml). 0.21.14 is the last
+# release that builds with this toolchain (0.22 needs a newer rustc).
+TRUNK_VERSION=0.21.14
+if $want_static && ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
+  say "cargo install trunk $TRUNK_VERSION (takes ~10 minutes once)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+if { $want_release || $want_static; } && ! command -v wasm-opt >/dev/null; then
   say "npm install -g binaryen@132 (wasm-opt for release builds)"
   npm install -g --silent binaryen@132
 fi

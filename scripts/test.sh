@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every test: unit and integration
-# (cargo test) and end-to-end (Playwright in Chromium against the real server).
+# (cargo test) and end-to-end (Playwright in Chromium against the real server,
+# and against the static bundle served from another origin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
@@ -13,6 +14,9 @@ cargo test --all-targets
 
 echo "== cargo leptos build (server + hydrate WASM)"
 cargo leptos build
+
+echo "== trunk build --release (the static dashboard, dist/)"
+trunk build --release
 
 echo "== Playwright end-to-end tests"
 cd end2end

@@ -1,5 +1,13 @@
 import { test, expect, type Page, type Browser } from '@playwright/test';
-import { openLive, recordSockets, unique, watchForProblems, type SocketLog } from './support';
+import {
+  expectPricesAndChartMove,
+  openLive,
+  recordSockets,
+  selectSecondSymbol,
+  unique,
+  watchForProblems,
+  type SocketLog,
+} from './support';
 
 async function newPage(browser: Browser) {
   const context = await browser.newContext();
@@ -41,22 +49,11 @@ test('raw HTML of / holds every panel with data', async ({ request }) => {
 test('watchlist and price chart move live; selecting a symbol is in the URL', async ({ page }) => {
   const problems = watchForProblems(page);
   await openLive(page);
-  const prices = page.locator('.wl-price');
-  const before = await prices.allTextContents();
-  expect(before.length).toBeGreaterThan(1);
-  await expect.poll(async () => (await prices.allTextContents()).join() !== before.join(), { timeout: 5_000 }).toBe(true);
-  const chart = page.getByTestId('price-chart');
-  const svg = await chart.innerHTML();
-  await expect.poll(async () => (await chart.innerHTML()) !== svg, { timeout: 5_000 }).toBe(true);
+  await expectPricesAndChartMove(page);
 
   // Select another symbol: URL, heading and chart follow; a reload shows the same view.
-  const row = page.locator('.watch-row').nth(1);
-  const symbol = (await row.locator('.wl-symbol').textContent())!.trim();
-  await row.click();
-  await expect(page).toHaveURL(new RegExp(`\\?symbol=${symbol.replace('.', '\\.')}`));
-  await expect(page.locator('.price-panel .symbol')).toHaveText(symbol);
-  await expect(row).toHaveAttribute('aria-current', 'true');
-  await expect(chart.locator('svg title')).toContainText(symbol);
+  const symbol = await selectSecondSymbol(page);
+  const chart = page.getByTestId('price-chart');
   await page.getByRole('link', { name: '1 min' }).click();
   await expect(page).toHaveURL(/interval=1m/);
   await expect(chart.locator('svg title')).toContainText(`${symbol} 1m candles`);

@@ -23,6 +23,29 @@ export async function openLive(page: Page, path = '/') {
   await expect(page.getByTestId('connection-status')).toHaveText('Live');
 }
 
+/** Waits until the watchlist's prices and the price chart have changed (live updates arrive). */
+export async function expectPricesAndChartMove(page: Page) {
+  const prices = page.locator('.wl-price');
+  const before = await prices.allTextContents();
+  expect(before.length).toBeGreaterThan(1);
+  await expect.poll(async () => (await prices.allTextContents()).join() !== before.join(), { timeout: 5_000 }).toBe(true);
+  const chart = page.getByTestId('price-chart');
+  const svg = await chart.innerHTML();
+  await expect.poll(async () => (await chart.innerHTML()) !== svg, { timeout: 5_000 }).toBe(true);
+}
+
+/** Clicks the watchlist's second row; the URL, the heading and the chart follow. Returns its symbol. */
+export async function selectSecondSymbol(page: Page) {
+  const row = page.locator('.watch-row').nth(1);
+  const symbol = (await row.locator('.wl-symbol').textContent())!.trim();
+  await row.click();
+  await expect(page).toHaveURL(new RegExp(`\\?symbol=${symbol.replace('.', '\\.')}`));
+  await expect(page.locator('.price-panel .symbol')).toHaveText(symbol);
+  await expect(row).toHaveAttribute('aria-current', 'true');
+  await expect(page.getByTestId('price-chart').locator('svg title')).toContainText(symbol);
+  return symbol;
+}
+
 export const unique = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 /** One event as the client sees it on the wire (`event` frames and `batch` members). */

@@ -105,7 +105,7 @@ impl SentimentData {
 /// compose box is first used, so it is not part of the WASM every visitor
 /// downloads (~41 KB gzipped). Cached, but revalidated on every use: the URL
 /// stays the same when a deploy changes the data, the `ETag` does not.
-#[server(prefix = "/rpc", endpoint = "sentiment_data", input = GetUrl)]
+#[server(prefix = "/rpc", endpoint = "sentiment_data", client = crate::rpc_client::RpcClient, input = GetUrl)]
 pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
     static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let etag = ETAG.get_or_init(|| {
@@ -134,7 +134,7 @@ pub async fn load_sentiment_data() -> Result<SentimentData, RpcError> {
 
 /// Posts for everyone. A rejected field (the same rules the browser checks
 /// first) is a 400 naming the field, with the message the form shows.
-#[server(prefix = "/rpc", endpoint = "submit_post")]
+#[server(prefix = "/rpc", endpoint = "submit_post", client = crate::rpc_client::RpcClient)]
 pub async fn submit_post(author: String, text: String) -> Result<Posted, RpcError> {
     let post = NewPost {
         author,

@@ -140,7 +140,7 @@ impl FeedState {
 
 /// Posts older than `before`, newest first, from storage (so the feed can
 /// reach further back than the server keeps in memory).
-#[server(prefix = "/rpc", endpoint = "older_posts")]
+#[server(prefix = "/rpc", endpoint = "older_posts", client = crate::rpc_client::RpcClient)]
 pub async fn load_older_posts(before: u64) -> Result<Vec<FeedPost>, RpcError> {
     crate::backend::backend()?.older_posts(before).await
 }
@@ -157,7 +157,7 @@ pub struct Reacted {
 /// Likes or shares a post for everyone, once per session: a second click
 /// undoes the first (counts also arrive on `engagement`). Comments are not
 /// reactions and are refused.
-#[server(prefix = "/rpc", endpoint = "react_to_post")]
+#[server(prefix = "/rpc", endpoint = "react_to_post", client = crate::rpc_client::RpcClient)]
 pub async fn react_to_post(post_id: u64, kind: EngagementKind) -> Result<Reacted, RpcError> {
     crate::backend::backend()?.react(post_id, kind).await
 }

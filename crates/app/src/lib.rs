@@ -1,5 +1,6 @@
 //! Pulse's dashboard: Leptos components rendered on the server and hydrated
-//! in the browser, and the server functions they call. It reaches the server
+//! in the browser (or rendered in the browser alone: the static bundle),
+//! and the server functions they call. It reaches the server
 //! only through [`backend::Backend`] (feature `ssr`), which the server crate
 //! implements; it depends on `pulse-core` and nothing server-side.
 
@@ -10,6 +11,7 @@ pub mod backend;
 pub mod charts;
 pub mod compose;
 pub mod dashboard;
+pub mod endpoint;
 pub mod engagement_panel;
 pub mod feed;
 pub mod format;
@@ -17,13 +19,14 @@ pub mod live;
 pub mod panel;
 pub mod presence;
 pub mod price_panel;
+pub mod rpc_client;
 pub mod rpc_error;
 pub mod sentiment_panel;
 pub mod status;
 pub mod watchlist;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::StaticSegment;
 
@@ -38,6 +41,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // In the document, not in <App/>: the static bundle's
+                // index.html links its own (hashed) copy.
+                <link id="leptos" rel="stylesheet" href="/pkg/pulse.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -53,7 +59,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/pulse.css"/>
         <Title text="Pulse — live market & social analytics"/>
         <Meta name="description" content="Real-time analytics dashboard for markets and social media"/>
         <Router>

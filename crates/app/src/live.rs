@@ -2,7 +2,7 @@
 //! backoff and jitter, and gap-free resume through the protocol's `since`.
 //!
 //! The protocol bookkeeping ([`LiveSession`], [`Backoff`]) is plain Rust and
-//! unit-tested natively; only `browser::connect` (hydrate builds) touches the browser.
+//! unit-tested natively; only `browser::connect` (browser builds) touches the browser.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -165,10 +165,10 @@ impl Backoff {
     }
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 pub use browser::{connect, FrameCoalescer};
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 mod browser {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -180,9 +180,13 @@ mod browser {
 
     use super::*;
 
-    /// `ws://` or `wss://` URL of `/ws` on the page's own origin, with this
-    /// page's session id (the server counts distinct sessions as active users).
+    /// `ws://` or `wss://` URL of `/ws` on the configured server (static
+    /// bundle) or else the page's own origin, with this page's session id
+    /// (the server counts distinct sessions as active users).
     fn socket_url(session: &str) -> Option<String> {
+        if let Some(base) = crate::endpoint::socket_base() {
+            return Some(format!("{base}/ws?session={session}"));
+        }
         let location = web_sys::window()?.location();
         let scheme = if location.protocol().ok()? == "https:" {
             "wss"

@@ -86,7 +86,7 @@ pub fn parse_interval(param: Option<&str>) -> CandleInterval {
 }
 
 /// Reloads the selected symbol's panels (on selection or after lost history).
-#[server(prefix = "/rpc", endpoint = "load_symbol")]
+#[server(prefix = "/rpc", endpoint = "load_symbol", client = crate::rpc_client::RpcClient)]
 pub async fn load_symbol(symbol: String) -> Result<SymbolData, RpcError> {
     crate::backend::backend()?.symbol(symbol).await
 }
@@ -94,7 +94,7 @@ pub async fn load_symbol(symbol: String) -> Result<SymbolData, RpcError> {
 /// Candles of `symbol` starting in `[from, to]` (Unix ms, either open), oldest
 /// first, from storage: the chart's history beyond what the server keeps in
 /// memory. Same query as `GET /api/candles/<SYMBOL>`.
-#[server(prefix = "/rpc", endpoint = "candles")]
+#[server(prefix = "/rpc", endpoint = "candles", client = crate::rpc_client::RpcClient)]
 pub async fn load_candles(
     symbol: String,
     interval: CandleInterval,

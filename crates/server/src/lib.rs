@@ -7,6 +7,7 @@ pub mod broker;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod cors;
 pub mod csrf;
 pub mod deadline;
 pub mod errors;

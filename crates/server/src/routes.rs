@@ -1,5 +1,5 @@
 //! The HTTP surface: one router built from small handlers, with the
-//! cross-cutting rules (Host, CSRF, admission, compression) as layers.
+//! cross-cutting rules (Host, CORS, CSRF, admission, compression) as layers.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use pulse_app::{shell, App};
 use tower_http::compression::CompressionLayer;
 
 use crate::state::AppState;
-use crate::{api, backend, csrf, guard, metrics, rpc_admission, ws};
+use crate::{api, backend, cors, csrf, guard, metrics, rpc_admission, ws};
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -66,6 +66,13 @@ pub fn router(state: AppState) -> Router {
         // session); cross-site POSTs are refused before anything else.
         .layer(from_fn_with_state(state.clone(), rpc_admission::admit))
         .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
+        // Pages of --allowed-origins (the static dashboard) may read the
+        // API and the server functions; outside CSRF and admission so their
+        // refusals are readable too, and preflights never reach them.
+        .layer(from_fn_with_state(
+            Arc::new(cors::CorsPolicy::new(&state.config.allowed_origins)),
+            cors::cors,
+        ))
         // Outermost: foreign Hosts get 421 before any handler runs, and
         // every response gets the security headers.
         .layer(axum::middleware::from_fn_with_state(

@@ -64,7 +64,11 @@ fn core_depends_on_no_ui_and_no_server_crate() {
 #[test]
 fn the_app_depends_on_core_and_never_on_the_server() {
     // Each feature on the target it is built for: the server's, the browser's.
-    for (features, target) in [("ssr", None), ("hydrate", Some("wasm32-unknown-unknown"))] {
+    for (features, target) in [
+        ("ssr", None),
+        ("hydrate", Some("wasm32-unknown-unknown")),
+        ("csr", Some("wasm32-unknown-unknown")),
+    ] {
         let mut args = vec!["-p", "pulse-app", "--features", features];
         args.extend(target.iter().flat_map(|target| ["--target", *target]));
         let app = packages(&args);
@@ -84,10 +88,19 @@ fn the_app_depends_on_core_and_never_on_the_server() {
 fn the_server_is_the_top_of_the_graph() {
     let server = packages(&["-p", "pulse-server"]);
     assert!(server.contains("pulse-app") && server.contains("pulse-core"));
-    assert!(
-        !server.contains("pulse-frontend"),
-        "the WASM entry is not a server dependency"
-    );
+    for entry in ["pulse-frontend", "pulse-static"] {
+        assert!(
+            !server.contains(entry),
+            "the WASM entry {entry} is not a server dependency"
+        );
+    }
+}
+
+#[test]
+fn the_static_bundle_is_the_app_without_the_server() {
+    let bundle = packages(&["-p", "pulse-static", "--target", "wasm32-unknown-unknown"]);
+    assert!(bundle.contains("pulse-app"), "{bundle:?}");
+    assert_eq!(forbidden_in(&bundle, SERVER_STACK), Vec::<String>::new());
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //!
 //! This module is the page (its snapshot type and server function, the
 //! components); [`panels`] holds the live state and how events reach it;
-//! `wiring` (hydrate only) connects the page to the server in the browser.
+//! `wiring` (browser builds only) connects the page to the server in the
+//! browser; `retry` (browser builds only) tries a failed first load again.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,11 @@ use pulse_core::model::Presence;
 use pulse_core::protocol::{FeedPost, StreamPosition};
 
 mod panels;
+/// A failed first load tried again (the static bundle's server may be down).
+#[cfg(feature = "browser")]
+mod retry;
 /// The browser side; the server renders the page once and has nothing to wire.
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 mod wiring;
 
 pub use panels::{decode, LiveUpdate, Panels, Routed};
@@ -45,7 +49,7 @@ pub struct DashboardData {
     pub positions: BTreeMap<String, StreamPosition>,
 }
 
-#[server(prefix = "/rpc", endpoint = "load_dashboard")]
+#[server(prefix = "/rpc", endpoint = "load_dashboard", client = crate::rpc_client::RpcClient)]
 pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, RpcError> {
     crate::backend::backend()?.dashboard(symbol).await
 }
@@ -62,11 +66,17 @@ pub fn DashboardPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Dashboard data/> }.into_any(),
-                    Err(error) => view! {
-                        <Topbar extra=().into_any()/>
-                        <p class="error page-error" role="alert">{format!("Could not load the dashboard: {error}")}</p>
+                    Err(error) => {
+                        #[cfg(feature = "browser")]
+                        retry::later(data);
+                        view! {
+                            <Topbar extra=().into_any()/>
+                            <p class="error page-error" role="alert" data-testid="load-error">
+                                {format!("Could not load the dashboard: {error}. Retrying…")}
+                            </p>
+                        }
+                        .into_any()
                     }
-                    .into_any(),
                 }
             })}
         </Suspense>
@@ -93,7 +103,7 @@ fn Topbar(extra: AnyView) -> impl IntoView {
 fn Dashboard(data: DashboardData) -> impl IntoView {
     let query = use_query_map();
     let initial_symbol = data.symbol.price.symbol.clone();
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     let positions = data.positions.clone();
     let panels = Panels::new(data);
     let status = RwSignal::new(ConnectionStatus::Connecting);
@@ -107,7 +117,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     });
     let interval = Memo::new(move |_| query.with(|q| parse_interval(q.get("interval").as_deref())));
 
-    #[cfg(feature = "hydrate")]
+    #[cfg(feature = "browser")]
     wiring::start(panels, positions, status, selected, loading);
 
     view! {

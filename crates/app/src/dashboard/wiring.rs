@@ -1,4 +1,4 @@
-//! The browser side of the dashboard (hydrate only): one connection whose
+//! The browser side of the dashboard (browser builds only): one connection whose
 //! frames are coalesced per animation frame, lost history and symbol changes
 //! reloaded through server functions, and the engagement window kept moving.
 
