@@ -81,11 +81,13 @@ test('active users rise when a second page opens and fall when it closes', async
 
   const second = await newPage(browser);
   await openLive(second.page);
-  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBe(base + 1);
+  // Presence is published at most once a second; a machine still busy with
+  // the load test before can take a few more.
+  await expect.poll(async () => Number(await count.textContent()), { timeout: 15_000 }).toBe(base + 1);
   await expect(second.page.getByTestId('active-users-count')).toHaveText(String(base + 1));
   expect(second.problems).toEqual([]);
   await second.context.close();
-  await expect.poll(async () => Number(await count.textContent()), { timeout: 5_000 }).toBe(base);
+  await expect.poll(async () => Number(await count.textContent()), { timeout: 15_000 }).toBe(base);
   expect(problems).toEqual([]);
 });
 
