@@ -229,6 +229,10 @@ impl Broker for MemoryBroker {
     }
 
     fn publish(&self, events: Vec<PendingEvent>) {
+        // One batch touches few topics (a tick: `ticks`, `ticks:<SYM>`, its
+        // candles): each topic's events are taken under one lock and handed
+        // to its flusher at once, in offset order, instead of one by one.
+        let mut by_topic: Vec<(Arc<TopicLog>, Vec<Arc<Event>>)> = Vec::new();
         for PendingEvent {
             route, name, event, ..
         } in events
@@ -238,18 +242,29 @@ impl Broker for MemoryBroker {
                 debug_assert!(false, "an event of another broker on {name}");
                 continue;
             };
+            match by_topic
+                .iter_mut()
+                .find(|(known, _)| Arc::ptr_eq(known, &log))
+            {
+                Some((_, events)) => events.push(event),
+                None => by_topic.push((log, vec![event])),
+            }
+        }
+        for (log, events) in by_topic {
             let mut state = lock(&log.state);
-            if log.history_len > 0 {
-                if state.history.len() >= log.history_len {
-                    state.history.pop_front();
+            for event in &events {
+                if log.history_len > 0 {
+                    if state.history.len() >= log.history_len {
+                        state.history.pop_front();
+                    }
+                    state.history.push_back(Arc::clone(event));
                 }
-                state.history.push_back(Arc::clone(&event));
+                state.published_offset = event.offset;
             }
             if log.replays_latest {
-                state.latest = Some(Arc::clone(&event));
+                state.latest = events.last().cloned();
             }
-            state.published_offset = event.offset;
-            log.local.deliver(event);
+            log.local.deliver_all(events);
         }
     }
 

@@ -88,6 +88,18 @@ impl LocalTopic {
         self.wake.notify_one();
     }
 
+    /// [`LocalTopic::deliver`] for several events (in offset order): one
+    /// lock and one wake-up.
+    pub fn deliver_all(&self, events: Vec<Arc<Event>>) {
+        if events.is_empty() {
+            return;
+        }
+        let count = events.len() as u64;
+        lock(&self.pending).events.extend(events);
+        self.stats.published.fetch_add(count, Relaxed);
+        self.wake.notify_one();
+    }
+
     /// Broadcasts everything delivered so far, now.
     pub fn flush(&self) {
         self.flush_locked(&mut lock(&self.pending));
