@@ -6,6 +6,9 @@
 //! `CI=true`, where `scripts/test.sh` has installed it and its absence is a
 //! failure.
 
+// The scenarios hold the SERIAL guard across awaits on purpose: one at a time.
+#![allow(clippy::await_holding_lock)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -43,6 +46,18 @@ fn have_redis() -> bool {
         eprintln!("skipped: redis-server is not installed");
     }
     found
+}
+
+/// What every scenario starts with: its turn, a directory and a Redis
+/// (`aof`: with its append-only file); `None` without `redis-server`.
+fn scenario(name: &str, aof: bool) -> Option<(std::sync::MutexGuard<'static, ()>, PathBuf, Redis)> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_redis() {
+        return None;
+    }
+    let dir = temp_dir(name);
+    let redis = Redis::start(&dir, aof);
+    Some((serial, dir, redis))
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -323,12 +338,9 @@ async fn collect(client: &mut Client, n: usize, within: Duration) -> Vec<(u64, V
 
 #[tokio::test]
 async fn writes_through_every_node_reach_every_node_identically() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, redis)) = scenario("order", true) else {
         return;
-    }
-    let dir = temp_dir("order");
-    let redis = Redis::start(&dir, true);
+    };
     let nodes = cluster(&redis, &dir, 3).await;
     let mut watchers = Vec::new();
     for node in &nodes {
@@ -477,12 +489,9 @@ async fn writes_through_every_node_reach_every_node_identically() {
 
 #[tokio::test]
 async fn killing_a_follower_then_the_leader_loses_no_acknowledged_tick() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, redis)) = scenario("failover", true) else {
         return;
-    }
-    let dir = temp_dir("failover");
-    let redis = Redis::start(&dir, true);
+    };
     let mut nodes = cluster(&redis, &dir, 3).await;
     let leader = wait_for_leader(&nodes).await;
     let follower = (leader + 1) % 3;
@@ -592,12 +601,9 @@ async fn epoch_of(node: &Node) -> String {
 
 #[tokio::test]
 async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, mut redis)) = scenario("redis", true) else {
         return;
-    }
-    let dir = temp_dir("redis");
-    let mut redis = Redis::start(&dir, true);
+    };
     let nodes = cluster(&redis, &dir, 2).await;
     let mut acked = Vec::new();
     let publish = |acked: &mut Vec<u64>, reply: (u16, Value)| {
@@ -724,12 +730,9 @@ async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
 
 #[tokio::test]
 async fn clients_resume_on_another_node_and_presence_counts_each_session_once() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, redis)) = scenario("resume", true) else {
         return;
-    }
-    let dir = temp_dir("resume");
-    let redis = Redis::start(&dir, true);
+    };
     let mut nodes = cluster(&redis, &dir, 2).await;
     for i in 0..5 {
         assert_eq!(post_tick(nodes[0].addr, "ACME", i + 1).await.0, 200);
@@ -791,13 +794,10 @@ async fn wait_for_presence(node: &Node, done: impl Fn(f64) -> bool) -> f64 {
 
 #[tokio::test]
 async fn a_redis_restored_from_an_older_snapshot_starts_a_new_epoch() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
-        return;
-    }
-    let dir = temp_dir("snapshot");
     // No append-only file: what Redis has after a crash is its last snapshot.
-    let mut redis = Redis::start(&dir, false);
+    let Some((_serial, dir, mut redis)) = scenario("snapshot", false) else {
+        return;
+    };
     let nodes = cluster(&redis, &dir, 2).await;
     for i in 0..5 {
         assert_eq!(
@@ -868,12 +868,9 @@ async fn react(node: &Node, post_id: u64, cookie: Option<&str>) -> (u16, String,
 
 #[tokio::test]
 async fn a_second_click_undoes_the_first_whichever_node_it_reaches() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, redis)) = scenario("reactions", true) else {
         return;
-    }
-    let dir = temp_dir("reactions");
-    let redis = Redis::start(&dir, true);
+    };
     let mut nodes = cluster(&redis, &dir, 2).await;
     let leader = wait_for_leader(&nodes).await;
     let follower = 1 - leader;
@@ -942,12 +939,9 @@ async fn a_second_click_undoes_the_first_whichever_node_it_reaches() {
 
 #[tokio::test]
 async fn a_clients_rate_limit_holds_across_the_cluster() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have_redis() {
+    let Some((_serial, dir, redis)) = scenario("rates", true) else {
         return;
-    }
-    let dir = temp_dir("rates");
-    let redis = Redis::start(&dir, true);
+    };
     let mut nodes = Vec::new();
     for id in ["n1", "n2"] {
         let mut node = Node::start(id, &redis, &dir);

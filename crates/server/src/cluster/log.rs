@@ -11,7 +11,7 @@ use redis::{Connection, RedisError, Value};
 use super::link::{self, stream_entries};
 use super::wire::{BatchOut, GroupIn, GroupOut};
 use super::Cluster;
-use crate::storage::{CommitLog, CommitLogError, LogPosition, WriteBatch};
+use crate::storage::{Answer, CommitLog, CommitLogError, LogPosition, WriteBatch};
 
 /// How long one append may take before the outcome is looked up instead.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -101,7 +101,7 @@ impl CommitLog for RedisLog {
             .iter()
             .filter_map(|batch| batch.replay.answers.as_ref())
             .map(|answer| answer.inbox_id.clone())
-            .last()
+            .next_back()
             .unwrap_or_default();
         let ranges = topic_ranges(batches);
         let started = Instant::now();
@@ -157,7 +157,7 @@ impl CommitLog for RedisLog {
                 // This node's own forwarded writes, sent while it followed.
                 for batch in batches {
                     if let Some(answer) = &batch.replay.answers {
-                        cluster.complete(answer.clone());
+                        cluster.complete(Answer::clone(answer));
                     }
                 }
                 cluster.metrics.commit_micros.fetch_add(

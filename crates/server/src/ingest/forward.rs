@@ -72,7 +72,7 @@ pub struct AnswerTo {
 }
 
 impl AnswerTo {
-    pub(super) fn answered<T: Serialize>(&self, value: &T) -> Answer {
+    pub(super) fn answered<T: Serialize>(&self, value: &T) -> Box<Answer> {
         let outcome = serde_json::to_value(value).map_err(|error| RemoteRefusal {
             kind: "unavailable".into(),
             message: format!("the answer did not serialize: {error}"),
@@ -83,13 +83,13 @@ impl AnswerTo {
         self.with(outcome)
     }
 
-    fn with(&self, outcome: Result<serde_json::Value, RemoteRefusal>) -> Answer {
-        Answer {
+    fn with(&self, outcome: Result<serde_json::Value, RemoteRefusal>) -> Box<Answer> {
+        Box::new(Answer {
             inbox_id: self.inbox_id.clone(),
             node: self.node.clone(),
             request: self.request,
             outcome,
-        }
+        })
     }
 }
 

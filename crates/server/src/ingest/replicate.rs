@@ -108,7 +108,7 @@ impl Ingest {
             if let Some(change) = &replicated.replay.reaction {
                 self.reactions.apply(change);
             }
-            answers.extend(replicated.replay.answers.clone());
+            answers.extend(replicated.replay.answers.clone().map(|answer| *answer));
             batch.ticks = replicated.ticks;
             batch.candles = replicated.candles;
             batch.posts = replicated.posts;

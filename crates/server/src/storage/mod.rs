@@ -128,7 +128,7 @@ pub struct Replay {
     pub reaction: Option<crate::reactions::ReactionChange>,
     /// A request from another node's inbox that this batch answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answers: Option<Answer>,
+    pub answers: Option<Box<Answer>>,
 }
 
 /// The outcome of a forwarded request, carried in the commit group that
@@ -189,6 +189,9 @@ pub enum CommitLogError {
 /// Resolves when the batch is on disk (and its events are released).
 pub type Commit = oneshot::Receiver<Result<(), StorageError>>;
 
+// Nearly every request is a write (shutdown comes once): boxing the batch
+// would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 enum Request {
     Write(WriteBatch, oneshot::Sender<Result<(), StorageError>>),
     /// Write everything queued before it, checkpoint, and stop.
