@@ -532,6 +532,7 @@ impl ServerConfig {
             redis_url: url,
             node_id,
             log_len: self.log_len,
+            max_waiting: self.max_write_queue.max(1),
         })
     }
 

@@ -75,10 +75,7 @@ impl Metrics {
     pub fn render(&self, topics: &[TopicReport]) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            write_metric(&mut out, name, help, kind, value)
         };
         counter(
             "pulse_ws_connections",
@@ -207,15 +204,20 @@ pub fn resident_memory_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// One metric without labels, with its help and type lines.
+pub fn write_metric(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
 /// The limits model in `/metrics`: what is held now and each bound, so an
 /// operator sees how close a node is to them (README, "Limits").
 pub fn render_limits(held: &[(&str, &str, u64)], limits: &[(&str, f64)]) -> String {
     let mut out = String::with_capacity(1024);
     for (name, help, value) in held {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
+        write_metric(&mut out, name, help, "gauge", *value);
     }
     let _ = writeln!(
         out,

@@ -21,7 +21,7 @@ use crate::sync::lock;
 const TOKEN: &str = "leader:test";
 const EPOCH: &str = "contract";
 
-struct RedisServer(Child);
+pub(super) struct RedisServer(Child);
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
@@ -44,7 +44,8 @@ struct ThroughRedis {
     _redis: RedisServer,
 }
 
-fn start_redis() -> Option<(RedisServer, redis::Connection)> {
+/// A throw-away `redis-server` on a free loopback port, and that port.
+pub(super) fn start_redis() -> Option<(RedisServer, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -59,8 +60,8 @@ fn start_redis() -> Option<(RedisServer, redis::Connection)> {
     let server = RedisServer(child);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).ok()?;
     for _ in 0..100 {
-        if let Ok(conn) = link::connect(&client, Duration::from_secs(2)) {
-            return Some((server, conn));
+        if link::connect(&client, Duration::from_secs(2)).is_ok() {
+            return Some((server, port));
         }
         std::thread::sleep(Duration::from_millis(30));
     }
@@ -70,7 +71,10 @@ fn start_redis() -> Option<(RedisServer, redis::Connection)> {
 /// The factory the contract macro calls; without `redis-server` (outside
 /// CI) it says so and checks the memory broker instead.
 fn through_redis(config: BrokerConfig) -> Arc<dyn Broker> {
-    let Some((redis, mut conn)) = start_redis() else {
+    let Some((redis, mut conn)) = start_redis().and_then(|(redis, port)| {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).ok()?;
+        Some((redis, link::connect(&client, Duration::from_secs(2)).ok()?))
+    }) else {
         assert!(
             std::env::var("CI").is_err(),
             "redis-server is missing under CI"
@@ -235,16 +239,8 @@ impl Broker for ThroughRedis {
     }
 
     fn restore(&self, topic: &Topic, epoch: &str, last_offset: u64, history: Vec<Event>) {
-        let copy = history
-            .iter()
-            .map(|event| Event {
-                offset: event.offset,
-                body: event.body.clone(),
-                conflation_key: event.conflation_key.clone(),
-                source_ts: event.source_ts,
-            })
-            .collect();
-        self.leader.restore(topic, epoch, last_offset, copy);
+        self.leader
+            .restore(topic, epoch, last_offset, history.clone());
         self.follower.restore(topic, epoch, last_offset, history);
     }
 

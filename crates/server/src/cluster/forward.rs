@@ -31,7 +31,7 @@ pub struct Waiting {
 
 pub struct RedisForwarder {
     cluster: Arc<Cluster>,
-    sender: std::sync::Mutex<mpsc::Sender<InboxEntry>>,
+    sender: mpsc::Sender<InboxEntry>,
 }
 
 impl RedisForwarder {
@@ -41,10 +41,7 @@ impl RedisForwarder {
         std::thread::Builder::new()
             .name("pulse-forward".into())
             .spawn(move || run(thread_cluster, receiver))?;
-        Ok(Arc::new(Self {
-            cluster,
-            sender: std::sync::Mutex::new(sender),
-        }))
+        Ok(Arc::new(Self { cluster, sender }))
     }
 }
 
@@ -73,13 +70,26 @@ impl Forwarder for RedisForwarder {
     ) -> oneshot::Receiver<Result<serde_json::Value, IngestError>> {
         let (answer, receiver) = oneshot::channel();
         let request = self.cluster.next_request.fetch_add(1, Ordering::Relaxed);
-        lock(&self.cluster.waiting).insert(
-            request,
-            Waiting {
-                answer,
-                deadline: Instant::now() + FORWARD_DEADLINE,
-            },
-        );
+        {
+            let mut waiting = lock(&self.cluster.waiting);
+            // Bounded like the local write queue: a flood of writes while the
+            // leader is slow or gone is refused here, not held.
+            if waiting.len() >= self.cluster.config.max_waiting {
+                drop(waiting);
+                let _ = answer.send(Err(unavailable(format!(
+                    "{} writes already wait for the leader; nothing was accepted, retry later",
+                    self.cluster.config.max_waiting
+                ))));
+                return receiver;
+            }
+            waiting.insert(
+                request,
+                Waiting {
+                    answer,
+                    deadline: Instant::now() + FORWARD_DEADLINE,
+                },
+            );
+        }
         self.cluster
             .metrics
             .forwarded
@@ -89,7 +99,7 @@ impl Forwarder for RedisForwarder {
             request,
             write,
         };
-        if lock(&self.sender).send(entry).is_err() {
+        if self.sender.send(entry).is_err() {
             self.cluster.answer(
                 request,
                 Err(unavailable("the forwarding thread stopped".into())),
@@ -190,5 +200,49 @@ fn run(cluster: Arc<Cluster>, entries: mpsc::Receiver<InboxEntry>) {
                 Err(unavailable(format!("{message}; nothing was accepted"))),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{contract::start_redis, ClusterConfig};
+
+    #[test]
+    fn writes_waiting_for_the_leader_are_bounded() {
+        let Some((_redis, port)) = start_redis() else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "redis-server is missing under CI"
+            );
+            return;
+        };
+        let cluster = Cluster::connect(
+            ClusterConfig {
+                redis_url: format!("redis://127.0.0.1:{port}/0"),
+                node_id: "bounded".into(),
+                log_len: 100,
+                max_waiting: 2,
+            },
+            Duration::from_secs(5),
+        )
+        .expect("connects");
+        let forwarder = RedisForwarder::start(Arc::clone(&cluster)).expect("starts");
+        // No leader answers: the first two wait, the third is refused at once.
+        let mut answers: Vec<_> = (0..3)
+            .map(|_| forwarder.forward(Forwarded::Ticks(Vec::new()), 0))
+            .collect();
+        let refused = answers.pop().expect("three").try_recv();
+        match refused {
+            Ok(Err(error)) => assert!(
+                error.to_string().contains("2 writes already wait"),
+                "{error}"
+            ),
+            other => panic!("the third write is refused at once: {other:?}"),
+        }
+        for mut waiting in answers {
+            assert!(waiting.try_recv().is_err(), "still waiting for the leader");
+        }
+        assert_eq!(lock(&cluster.waiting).len(), 2);
     }
 }

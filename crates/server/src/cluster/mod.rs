@@ -59,6 +59,9 @@ pub struct ClusterConfig {
     /// Commit groups the log keeps (`MAXLEN ~`); a follower that falls
     /// further behind resets the topics it missed.
     pub log_len: u64,
+    /// Writes this node may have waiting for the leader's answer at once
+    /// (`--max-write-queue`); beyond, they are refused with 503.
+    pub max_waiting: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -510,10 +513,7 @@ impl Cluster {
             ),
         ];
         for (name, help, kind, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            crate::metrics::write_metric(&mut out, name, help, kind, value);
         }
         out
     }
@@ -579,6 +579,7 @@ mod tests {
                 redis_url: "redis://127.0.0.1:1/0".into(),
                 node_id: "n".into(),
                 log_len: 100,
+                max_waiting: 10,
             },
             Duration::ZERO,
         );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 
 /// One published event, serialized once.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Event {
     pub offset: u64,
     /// `{"topic":..,"offset":..,"data":..}` — the body shared by `event` and `batch` frames.

@@ -108,12 +108,13 @@ impl Ingest {
             if let Some(change) = &replicated.replay.reaction {
                 self.reactions.apply(change);
             }
-            answers.extend(replicated.replay.answers.clone().map(|answer| *answer));
+            let mut replay = replicated.replay;
+            answers.extend(replay.answers.take().map(|answer| *answer));
             batch.ticks = replicated.ticks;
             batch.candles = replicated.candles;
             batch.posts = replicated.posts;
             batch.engagement = replicated.engagement;
-            batch.replay = replicated.replay;
+            batch.replay = replay;
             commit = self.submit(batch);
         }
         Applied { commit, answers }
