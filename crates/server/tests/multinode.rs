@@ -263,6 +263,24 @@ async fn cluster(redis: &Redis, dir: &Path, n: usize) -> Vec<Node> {
     nodes
 }
 
+/// Polls `attempt` every `every` until it gives `Some`, for at most `within`.
+async fn eventually<T, F, Fut>(within: Duration, every: Duration, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = attempt().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Index of the node that leads, once one does.
 async fn wait_for_leader(nodes: &[Node]) -> usize {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -656,17 +674,17 @@ async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
         node.ready().await;
     }
     wait_for_leader(&nodes).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut after = None;
-    while Instant::now() < deadline && after.is_none() {
-        let reply = post_tick(nodes[1].addr, "ACME", 7_777).await;
-        if reply.0 == 200 {
-            after = Some(reply.1);
-        } else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let after = after.expect("writes resume after the restart");
+    let writer = &nodes[1];
+    let after = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        move || async move {
+            let (status, reply) = post_tick(writer.addr, "ACME", 7_777).await;
+            (status == 200).then_some(reply)
+        },
+    )
+    .await
+    .expect("writes resume after the restart");
     acked.push(after["offset"].as_u64().expect("offset"));
     assert_eq!(after["epoch"], epoch.as_str());
     assert_eq!(
@@ -702,15 +720,19 @@ async fn redis_failures_lose_nothing_and_an_emptied_redis_is_a_new_epoch() {
     let mut connected = ws(nodes[1].addr, "connected-through-it").await;
     subscribe(&mut connected, "ticks", None).await;
     redis.crash_and_restart(true);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut fresh = epoch.clone();
-    while Instant::now() < deadline && fresh == epoch {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        if http_to(nodes[0].addr, "GET", "/readyz", &[], b"").await.0 == 200 {
-            fresh = epoch_of(&nodes[0]).await;
-        }
-    }
-    assert_ne!(fresh, epoch, "a new epoch once Redis lost its data");
+    let (watched, old) = (&nodes[0], &epoch);
+    let fresh = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        move || async move {
+            if http_to(watched.addr, "GET", "/readyz", &[], b"").await.0 != 200 {
+                return None;
+            }
+            Some(epoch_of(watched).await).filter(|now| now != old)
+        },
+    )
+    .await
+    .expect("a new epoch once Redis lost its data");
     wait_for_leader(&nodes).await;
     let mut client = ws(nodes[1].addr, "stale").await;
     let old = json!({"epoch": epoch, "offset": acked.iter().max()});
@@ -816,13 +838,14 @@ async fn a_redis_restored_from_an_older_snapshot_starts_a_new_epoch() {
     redis.crash_and_restore(&snapshot);
     // The nodes applied groups the restored Redis no longer has: the log
     // clients recovered from is gone, so the data set starts a new epoch.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut fresh = epoch.clone();
-    while Instant::now() < deadline && fresh == epoch {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        fresh = epoch_of(&nodes[1]).await;
-    }
-    assert_ne!(fresh, epoch, "Redis went back in time: new epoch");
+    let (watched, old) = (&nodes[1], &epoch);
+    let fresh = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        move || async move { Some(epoch_of(watched).await).filter(|now| now != old) },
+    )
+    .await
+    .expect("Redis went back in time: new epoch");
     wait_for_leader(&nodes).await;
     for node in &nodes {
         node.ready().await;
@@ -918,17 +941,17 @@ async fn a_second_click_undoes_the_first_whichever_node_it_reaches() {
     // over and still knows this session has liked the post.
     nodes[leader].kill();
     wait_for_leader(&nodes).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut after = None;
-    while Instant::now() < deadline && after.is_none() {
-        let (status, _, body) = react(&nodes[follower], id, Some(&cookie)).await;
-        if status == 200 {
-            after = Some(body);
-        } else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let after = after.expect("the new leader takes clicks");
+    let (clicked, cookie) = (&nodes[follower], cookie.as_str());
+    let after = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        move || async move {
+            let (status, _, body) = react(clicked, id, Some(cookie)).await;
+            (status == 200).then_some(body)
+        },
+    )
+    .await
+    .expect("the new leader takes clicks");
     assert_eq!(
         (after["likes"].as_i64(), after["on"].as_bool()),
         (Some(0), Some(false)),
@@ -953,21 +976,22 @@ async fn a_clients_rate_limit_holds_across_the_cluster() {
     }
     wait_for_leader(&nodes).await;
     // Both nodes count each other before the limit is split.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let (_, text) = http_to(nodes[1].addr, "GET", "/metrics", &[], b"").await;
-        if text
-            .as_str()
-            .unwrap_or_default()
-            .contains("\npulse_cluster_nodes 2\n")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await; // buckets refill to the shared burst
-                                                      // One client, spreading requests over both nodes as fast as it can:
-                                                      // the burst is 2 × 5 = 10 in all, not 10 per node.
+    let counted = &nodes[1];
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        move || async move {
+            let (_, text) = http_to(counted.addr, "GET", "/metrics", &[], b"").await;
+            let text = text.as_str().unwrap_or_default().to_owned();
+            text.contains("\npulse_cluster_nodes 2\n").then_some(())
+        },
+    )
+    .await
+    .expect("each node counts two");
+    // Buckets refill to the shared burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // One client, spreading requests over both nodes as fast as it can:
+    // the burst is 2 × 5 = 10 in all, not 10 per node.
     let mut accepted = 0;
     for i in 0..40 {
         let (status, reply) = post_tick(nodes[i % 2].addr, "ACME", i as u64 + 1).await;
