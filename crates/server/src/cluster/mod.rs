@@ -265,15 +265,11 @@ impl Cluster {
             // Another epoch, or data from before this node joined: its
             // history is kept, its topics start again under the log's epoch
             // and it follows on from the log's head.
-            Some(_) => {
+            None if !has_data => 0,
+            _ => {
                 self.switch_epoch(ingest, &epoch);
                 self.head.load(Ordering::Acquire)
             }
-            None if has_data => {
-                self.switch_epoch(ingest, &epoch);
-                self.head.load(Ordering::Acquire)
-            }
-            None => 0,
         };
         self.applied.store(applied, Ordering::Release);
     }
@@ -284,18 +280,11 @@ impl Cluster {
         ensure_epoch(&mut conn, &self.keys, &self.scripts, Some(known), g)
     }
 
-    /// Adopts `epoch` for the data set: topics restart under it.
+    /// Adopts `epoch` for the data set: topics restart under it. Called
+    /// only when this node's topics belong to another history.
     fn switch_epoch(&self, ingest: &Ingest, epoch: &str) {
-        if *self.epoch() != *epoch
-            || ingest
-                .broker()
-                .position(&pulse_core::protocol::Topic::Posts)
-                .epoch
-                != format!("{epoch}-posts")
-        {
-            tracing::warn!(%epoch, "the cluster's data set changed; topics start a new epoch");
-            self.metrics.epoch_changes.fetch_add(1, Ordering::Relaxed);
-        }
+        tracing::warn!(%epoch, "the cluster's data set changed; topics start a new epoch");
+        self.metrics.epoch_changes.fetch_add(1, Ordering::Relaxed);
         *write(&self.epoch) = epoch.into();
         ingest.adopt_epoch(epoch);
     }
