@@ -109,6 +109,15 @@ pub fn resolve(
 #[cfg(feature = "browser")]
 pub use browser::{install, socket_base};
 
+/// What plain links to the server's HTTP API start with: the configured
+/// server's base in the static bundle, nothing (this origin) otherwise.
+pub fn http_base() -> String {
+    #[cfg(feature = "browser")]
+    return browser::http_base().unwrap_or_default();
+    #[cfg(not(feature = "browser"))]
+    String::new()
+}
+
 #[cfg(feature = "browser")]
 mod browser {
     use std::sync::OnceLock;
@@ -124,6 +133,11 @@ mod browser {
         let http: &'static str = Box::leak(base.http().to_owned().into_boxed_str());
         let _ = leptos::server_fn::client::try_set_server_url(http);
         let _ = CONFIGURED.set(base);
+    }
+
+    /// `http(s)://…` base of the configured server, `None` for the page's own origin.
+    pub fn http_base() -> Option<String> {
+        CONFIGURED.get().map(|base| base.http().to_owned())
     }
 
     /// `ws://…`/`wss://…` base of the configured server, `None` for the

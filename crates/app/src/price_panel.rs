@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart_view::{ChartRange, ChartView, LIVE_CANDLES, MAX_CHART_CANDLES};
 use crate::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
+use crate::endpoint::http_base;
 use crate::rpc_error::RpcError;
 use crate::sentiment_panel::SymbolSentiment;
 use crate::{format::signed, watchlist::Watchlist};
@@ -121,6 +122,20 @@ impl PriceState {
     }
 }
 
+/// `/api/export` of the candles the chart shows (their first to last start).
+pub fn export_path(price: &PriceState) -> String {
+    let series = price.series();
+    let mut path = format!(
+        "/api/export?kind=candles&symbol={}&interval={}&format=csv",
+        price.symbol,
+        price.view.interval.as_str()
+    );
+    if let (Some(first), Some(last)) = (series.first(), series.last()) {
+        path.push_str(&format!("&from={}&to={}", first.start, last.start));
+    }
+    path
+}
+
 /// Replaces the candle with the same start, or appends a newer one (capped).
 pub fn upsert_candle(series: &mut Vec<Candle>, candle: Candle, cap: usize) -> bool {
     match series.last() {
@@ -191,6 +206,7 @@ pub fn PricePanel(
         })
     });
     let shown = Memo::new(move |_| price.with(|p| (p.series().len(), p.truncated)));
+    let export_href = Memo::new(move |_| price.with(export_path));
     let quote = Memo::new(move |_| {
         let symbol = price.with(|p| p.symbol.clone());
         watchlist.with(|w| {
@@ -249,6 +265,9 @@ pub fn PricePanel(
                 <div class="segmented" role="group" aria-label="Time range">
                     {ChartRange::ALL.map(range_link).collect_view()}
                 </div>
+                <a class="export" data-testid="export" download href=move || format!("{}{}", http_base(), export_href.get())>
+                    "Export CSV"
+                </a>
                 <p class="chart-note" data-testid="chart-note">
                     {move || {
                         let (count, truncated) = shown.get();

@@ -190,10 +190,13 @@ pub fn TimeTravelBar(
         }
     };
     let traveling = Memo::new(move |_| player.with(|p| p.is_some()));
+    // Effects run only in the browser: the controls work from here on.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
     let clock = Memo::new(move |_| player.with(|p| p.map(|p| p.at / 1000 * 1000)));
     let playing = Memo::new(move |_| player.with(|p| p.is_some_and(|p| p.playing)));
     view! {
-        <div class="travel" data-testid="time-travel">
+        <div class="travel" data-testid="time-travel" data-ready=move || ready.get().to_string()>
             {move || if traveling.get() {
                 view! {
                     <span class="travel-clock">

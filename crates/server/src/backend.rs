@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use leptos::prelude::use_context;
 use pulse_app::backend::{Backend, Reply};
-use pulse_app::chart_view::ChartView;
+use pulse_app::chart_view::{ChartRange, ChartView};
 use pulse_app::compose::Posted;
 use pulse_app::dashboard::DashboardData;
 use pulse_app::engagement_panel::{EngagementState, TopEntry, TOP_TRACKED};
@@ -316,10 +316,12 @@ pub(crate) async fn price_state(
         (older, tail)
     };
     let shown = candles.len() + rollup(&tail, interval).len();
-    let truncated = shown > limit;
-    if truncated {
+    if shown > limit {
         candles.drain(..(shown - limit).min(candles.len()));
     }
+    // The live range is the newest candles by definition; a longer one that
+    // holds more than the chart draws says so.
+    let truncated = shown > limit && view.range != ChartRange::Live;
     Ok(PriceState {
         symbol: symbol.to_owned(),
         view,

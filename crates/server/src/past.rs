@@ -28,6 +28,18 @@ use crate::storage::Storage;
 /// most (its window is 15 minutes; a busier stretch is counted in part).
 const MAX_WINDOW_EVENTS: usize = 100_000;
 
+/// Where a span that hit [`MAX_PLAYED`] at time `last` ends: just before
+/// it, so nothing at `last` is left half-played, unless that would not move
+/// past `from` at all (more than [`MAX_PLAYED`] events at one instant: the
+/// span then ends at `last` and the excess of that instant is not played).
+fn cut_before(from: TimestampMs, last: TimestampMs) -> TimestampMs {
+    if last.saturating_sub(1) > from {
+        last - 1
+    } else {
+        last
+    }
+}
+
 fn storage(state: &AppState) -> Result<&std::sync::Arc<Storage>, RpcError> {
     state.ingest.storage().ok_or_else(|| RpcError::Unavailable {
         message: "time travel reads storage, and this server runs without it (--in-memory)".into(),
@@ -160,19 +172,17 @@ pub async fn played(
     let candles = storage
         .candles_ended_between(None, interval, from, until, MAX_PLAYED)
         .await?;
-    if candles.len() == MAX_PLAYED {
-        // Cut before the last end, so no candle of it is left half-played.
-        until = candles.last().map_or(until, |c| c.start + width - 1);
+    if let (MAX_PLAYED, Some(last)) = (candles.len(), candles.last()) {
+        until = cut_before(from, last.start + width);
     }
     let posts = storage.posts_between(from, until, MAX_PLAYED, from).await?;
-    if posts.len() == MAX_PLAYED {
-        until = until.min(posts.last().map_or(until, |(p, _)| p.ts - 1));
+    if let (MAX_PLAYED, Some((last, _))) = (posts.len(), posts.last()) {
+        until = until.min(cut_before(from, last.ts));
     }
     let engagement = storage.engagement_between(from, until, MAX_PLAYED).await?;
-    if engagement.len() == MAX_PLAYED {
-        until = until.min(engagement.last().map_or(until, |e| e.ts - 1));
+    if let (MAX_PLAYED, Some(last)) = (engagement.len(), engagement.last()) {
+        until = until.min(cut_before(from, last.ts));
     }
-    let until = until.max(from.saturating_add(1)).min(to);
 
     let mut events: Vec<(TimestampMs, LiveUpdate)> = Vec::new();
     for candle in candles {
@@ -271,4 +281,16 @@ pub async fn played(
     }
     events.sort_by_key(|(ts, _)| *ts);
     Ok(PlayedChunk { events, until })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_before;
+
+    #[test]
+    fn a_full_span_ends_before_its_last_instant_unless_that_is_all_it_holds() {
+        assert_eq!(cut_before(1_000, 5_000), 4_999);
+        assert_eq!(cut_before(1_000, 1_001), 1_001, "the span still moves on");
+        assert_eq!(cut_before(i64::MIN, i64::MIN + 1), i64::MIN + 1);
+    }
 }
