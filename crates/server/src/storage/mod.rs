@@ -19,6 +19,7 @@
 //! the natural shape for group commit, with no async driver or pool to tune
 //! and no system library to install.
 
+mod export;
 mod read;
 mod writer;
 
@@ -36,6 +37,7 @@ use pulse_core::model::{Candle, Engagement, Post, Tick};
 use super::broker::{Broker, PendingEvent};
 use super::sync::lock;
 
+pub use export::{ExportQuery, ExportReader, ExportRows};
 pub use read::{Restored, RestoredTopic};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records progress.

@@ -44,7 +44,7 @@ impl Restored {
     }
 }
 
-fn post_from_row(row: &Row<'_>) -> Result<(Post, Counts), rusqlite::Error> {
+pub(super) fn post_from_row(row: &Row<'_>) -> Result<(Post, Counts), rusqlite::Error> {
     let label = row
         .get::<_, String>(8)?
         .parse()
@@ -72,10 +72,10 @@ fn post_from_row(row: &Row<'_>) -> Result<(Post, Counts), rusqlite::Error> {
     Ok((post, counts))
 }
 
-const POST_COLUMNS: &str =
+pub(super) const POST_COLUMNS: &str =
     "id, author, text, ts, compound, pos, neu, neg, label, symbols, likes, shares, comments";
 
-fn candle_from_row(row: &Row<'_>) -> Result<Candle, rusqlite::Error> {
+pub(super) fn candle_from_row(row: &Row<'_>) -> Result<Candle, rusqlite::Error> {
     let interval = row
         .get::<_, String>(1)?
         .parse()
