@@ -497,7 +497,7 @@ async fn a_large_export_read_slowly_keeps_the_servers_memory_flat() {
         // produces (~5 MB/s): a server that buffered ahead would hold most
         // of the export by then. Then the rest as fast as it comes.
         if started.elapsed() < Duration::from_secs(3) {
-            if reads % 8 == 0 {
+            if reads.is_multiple_of(8) {
                 peak = peak.max(node.rss_bytes());
             }
             tokio::time::sleep(Duration::from_millis(15)).await;

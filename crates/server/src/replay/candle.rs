@@ -112,7 +112,8 @@ mod tests {
     use pulse_core::analytics::market::{MarketConfig, MarketEngine};
     use pulse_core::model::{Candle, Tick};
 
-    const T0: i64 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000;
+    /// A minute boundary.
+    const T0: i64 = 1_700_000_040_000;
 
     fn record(interval: &str, o: f64, h: f64, l: f64, c: f64, v: f64) -> Map<String, Value> {
         serde_json::json!({
