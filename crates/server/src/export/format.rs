@@ -6,8 +6,6 @@
 //! Numbers are written in their shortest form that reads back to the same
 //! `f64`, so a replayed export reproduces prices and volumes bit for bit.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use pulse_core::model::{Counts, Post};
@@ -120,13 +118,20 @@ struct Record {
     text: String,
     /// End offset of each field in `text`.
     ends: Vec<usize>,
+    numbers: ryu::Buffer,
+    integers: itoa::Buffer,
 }
+
+/// Below this, an integral `f64` is exact as an integer (2^53 > 9e15).
+const EXACT_INTEGER: f64 = 1e15;
 
 impl Record {
     fn new() -> Self {
         Self {
             text: String::with_capacity(256),
             ends: Vec::with_capacity(16),
+            numbers: ryu::Buffer::new(),
+            integers: itoa::Buffer::new(),
         }
     }
 
@@ -135,11 +140,28 @@ impl Record {
         self.ends.clear();
     }
 
-    fn field(&mut self, value: impl std::fmt::Display) -> &mut Self {
-        // Writing into a String cannot fail.
-        let _ = write!(self.text, "{value}");
+    fn text(&mut self, value: &str) -> &mut Self {
+        self.text.push_str(value);
         self.ends.push(self.text.len());
         self
+    }
+
+    fn int(&mut self, value: impl itoa::Integer) -> &mut Self {
+        self.text.push_str(self.integers.format(value));
+        self.ends.push(self.text.len());
+        self
+    }
+
+    /// Whole numbers as integers (`100`, not `100.0`), others in ryu's
+    /// shortest round-trip form; both read back to the same `f64`.
+    fn float(&mut self, value: f64) -> &mut Self {
+        if value.fract() == 0.0 && value.abs() < EXACT_INTEGER {
+            self.int(value as i64)
+        } else {
+            self.text.push_str(self.numbers.format(value));
+            self.ends.push(self.text.len());
+            self
+        }
     }
 
     fn fields(&self) -> impl Iterator<Item = &str> {
@@ -162,10 +184,10 @@ fn csv_rows(rows: &ExportRows) -> Result<Vec<u8>, FormatError> {
             for tick in ticks {
                 record.clear();
                 record
-                    .field(&tick.symbol)
-                    .field(tick.price)
-                    .field(tick.volume)
-                    .field(tick.ts);
+                    .text(&tick.symbol)
+                    .float(tick.price)
+                    .float(tick.volume)
+                    .int(tick.ts);
                 emit(&record)?;
             }
         }
@@ -173,14 +195,14 @@ fn csv_rows(rows: &ExportRows) -> Result<Vec<u8>, FormatError> {
             for c in candles {
                 record.clear();
                 record
-                    .field(&c.symbol)
-                    .field(c.interval)
-                    .field(c.start)
-                    .field(c.open)
-                    .field(c.high)
-                    .field(c.low)
-                    .field(c.close)
-                    .field(c.volume);
+                    .text(&c.symbol)
+                    .text(c.interval.as_str())
+                    .int(c.start)
+                    .float(c.open)
+                    .float(c.high)
+                    .float(c.low)
+                    .float(c.close)
+                    .float(c.volume);
                 emit(&record)?;
             }
         }
@@ -188,20 +210,20 @@ fn csv_rows(rows: &ExportRows) -> Result<Vec<u8>, FormatError> {
             for row in posts.iter().map(PostRow::new) {
                 record.clear();
                 record
-                    .field(row.id)
-                    .field(row.author)
-                    .field(row.text)
-                    .field(row.ts)
-                    .field(row.label)
-                    .field(row.compound)
-                    .field(row.pos)
-                    .field(row.neu)
-                    .field(row.neg)
+                    .int(row.id)
+                    .text(row.author)
+                    .text(row.text)
+                    .int(row.ts)
+                    .text(row.label)
+                    .float(row.compound)
+                    .float(row.pos)
+                    .float(row.neu)
+                    .float(row.neg)
                     // Symbols never contain spaces (`[A-Z0-9.-]`).
-                    .field(row.symbols.join(" "))
-                    .field(row.likes)
-                    .field(row.shares)
-                    .field(row.comments);
+                    .text(&row.symbols.join(" "))
+                    .int(row.likes)
+                    .int(row.shares)
+                    .int(row.comments);
                 emit(&record)?;
             }
         }
@@ -209,10 +231,10 @@ fn csv_rows(rows: &ExportRows) -> Result<Vec<u8>, FormatError> {
             for event in events {
                 record.clear();
                 record
-                    .field(event.post_id)
-                    .field(event.kind.as_str())
-                    .field(event.delta)
-                    .field(event.ts);
+                    .int(event.post_id)
+                    .text(event.kind.as_str())
+                    .int(event.delta)
+                    .int(event.ts);
                 emit(&record)?;
             }
         }

@@ -211,3 +211,42 @@ fn an_empty_export_is_a_header_or_nothing() {
         assert!(preamble(kind, Format::Ndjson).is_empty());
     }
 }
+
+#[test]
+fn csv_numbers_read_back_to_the_same_value() {
+    let values = [
+        0.0,
+        1.0,
+        -3.0,
+        1e-300,
+        5e-324,
+        0.1,
+        123_456_789.123_456_78,
+        999_999_999_999_999.0,
+        1e15,
+        1e300,
+        f64::MAX,
+        -1e-7,
+    ];
+    let candles: Vec<Candle> = values
+        .iter()
+        .map(|&v| Candle {
+            symbol: "N".into(),
+            interval: CandleInterval::OneSecond,
+            start: 0,
+            open: v,
+            high: v,
+            low: v,
+            close: v,
+            volume: v,
+        })
+        .collect();
+    let csv = write(&ExportRows::Candles(candles), Format::Csv).expect("writes");
+    let text = String::from_utf8(csv).expect("UTF-8");
+    let read: Vec<f64> = text
+        .lines()
+        .map(|line| line.rsplit(',').next().unwrap().parse().expect("a number"))
+        .collect();
+    assert_eq!(read, values, "{text}");
+    assert!(text.starts_with("N,1s,0,0,0,0,0,0\nN,1s,0,1,"), "{text}");
+}
