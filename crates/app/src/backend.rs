@@ -10,11 +10,13 @@ use std::sync::Arc;
 use pulse_core::model::{Candle, CandleInterval, EngagementKind, NewPost};
 use pulse_core::protocol::FeedPost;
 
+use crate::chart_view::ChartView;
 use crate::compose::Posted;
 use crate::dashboard::DashboardData;
 use crate::feed::Reacted;
 use crate::price_panel::SymbolData;
 use crate::rpc_error::RpcError;
+use crate::time_travel::PlayedChunk;
 
 /// What a backend call answers; `Send` because server functions run on a
 /// multi-threaded runtime.
@@ -25,9 +27,10 @@ pub type Reply<'a, T> = Pin<Box<dyn Future<Output = Result<T, RpcError>> + Send 
 pub trait Backend: Send + Sync + 'static {
     /// Everything the page shows on first paint, with the positions each
     /// live topic resumes from (read before the data).
-    fn dashboard(&self, symbol: Option<String>) -> Reply<'_, DashboardData>;
-    /// The panels of one tracked symbol; `NotFound` for any other.
-    fn symbol(&self, symbol: String) -> Reply<'_, SymbolData>;
+    fn dashboard(&self, symbol: Option<String>, view: ChartView) -> Reply<'_, DashboardData>;
+    /// The panels of one tracked symbol, its chart as `view` shows it;
+    /// `NotFound` for any other symbol.
+    fn symbol(&self, symbol: String, view: ChartView) -> Reply<'_, SymbolData>;
     /// Candles starting in `[from, to]`, oldest first, from storage.
     fn candles(
         &self,
@@ -36,6 +39,10 @@ pub trait Backend: Send + Sync + 'static {
         from: Option<i64>,
         to: Option<i64>,
     ) -> Reply<'_, Vec<Candle>>;
+    /// Stored events of `(from, to]` to play back on a dashboard showing
+    /// `symbol` as `view` does.
+    fn played(&self, symbol: String, view: ChartView, from: i64, to: i64)
+        -> Reply<'_, PlayedChunk>;
     /// A page of posts older than `before`, newest first.
     fn older_posts(&self, before: u64) -> Reply<'_, Vec<FeedPost>>;
     /// Ingests a post the caller already validated; answers once it is stored.

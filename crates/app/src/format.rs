@@ -11,6 +11,39 @@ pub fn clock_time(ts: i64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// Formats Unix ms as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn date_time(ts: i64) -> String {
+    let (year, month, day) = civil_from_days(ts.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02} {}", clock_time(ts))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// algorithm; valid far beyond any timestamp Pulse takes).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day number ([`days_from_civil`]'s inverse).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// `HH:MM` (UTC).
 pub fn clock_minutes(ts: i64) -> String {
     let mut time = clock_time(ts);
@@ -73,6 +106,18 @@ pub fn escape_xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_convert_both_ways() {
+        assert_eq!(date_time(0), "1970-01-01 00:00:00");
+        assert_eq!(date_time(1_584_368_437_000), "2020-03-16 14:20:37");
+        assert_eq!(date_time(-1_000), "1969-12-31 23:59:59");
+        for days in [-800_000, -1, 0, 59, 60, 11_016, 18_337, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(civil_from_days(18_321), (2020, 2, 29));
+    }
 
     #[test]
     fn compact_never_says_nan_or_inf_and_stays_short() {

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod chart_view;
 pub mod charts;
 pub mod compose;
 pub mod dashboard;
@@ -23,6 +24,7 @@ pub mod rpc_client;
 pub mod rpc_error;
 pub mod sentiment_panel;
 pub mod status;
+pub mod time_travel;
 pub mod watchlist;
 
 use leptos::prelude::*;

@@ -1,18 +1,21 @@
-//! Price chart of the selected symbol: candles (1 s / 1 min), SMA overlay and volume.
+//! Price chart of the selected symbol: candles of the chosen interval and
+//! range (see [`ChartView`]), SMA overlay and volume.
+
+use std::borrow::Cow;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::chart_view::{ChartRange, ChartView, LIVE_CANDLES, MAX_CHART_CANDLES};
 use crate::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
 use crate::rpc_error::RpcError;
 use crate::sentiment_panel::SymbolSentiment;
 use crate::{format::signed, watchlist::Watchlist};
-use pulse_core::analytics::market::sma;
+use pulse_core::analytics::market::{rollup, sma};
 use pulse_core::model::{Candle, CandleInterval};
 use pulse_core::protocol::{CandleUpdate, StreamPosition};
+use pulse_core::time::bucket_start;
 
-/// Candles kept per interval; older ones scroll out.
-pub const CANDLE_WINDOW: usize = 120;
 pub const SMA_PERIOD: usize = 20;
 
 /// Everything that depends on the selected symbol, loaded again when it changes.
@@ -22,22 +25,32 @@ pub struct SymbolData {
     pub sentiment: SymbolSentiment,
 }
 
-/// Candles of the selected symbol.
+/// Candles of the selected symbol, as its view shows them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PriceState {
     pub symbol: String,
-    pub one_second: Vec<Candle>,
-    pub one_minute: Vec<Candle>,
+    pub view: ChartView,
+    /// Candles of the view's interval, oldest first. For an interval rolled
+    /// up from 1 min candles: the buckets before the ones in `tail`.
+    pub candles: Vec<Candle>,
+    /// For 5 min, 1 h and 1 day candles: the 1 min candles of the newest two
+    /// buckets, which live updates still revise, drawn rolled up.
+    pub tail: Vec<Candle>,
+    /// The range holds more candles than the chart draws (it shows the newest).
+    pub truncated: bool,
     /// Position of `candles:<SYMBOL>` the candles reach; older events are skipped.
     pub position: Option<StreamPosition>,
 }
 
 impl PriceState {
-    pub fn series(&self, interval: CandleInterval) -> &[Candle] {
-        match interval {
-            CandleInterval::OneSecond => &self.one_second,
-            CandleInterval::OneMinute => &self.one_minute,
+    /// The candles to draw, oldest first.
+    pub fn series(&self) -> Cow<'_, [Candle]> {
+        if self.tail.is_empty() {
+            return Cow::Borrowed(&self.candles);
         }
+        let mut all = self.candles.clone();
+        all.extend(rollup(&self.tail, self.view.interval));
+        Cow::Owned(all)
     }
 
     /// Applies a `candles:<SYMBOL>` event at `offset`; returns whether anything changed.
@@ -49,11 +62,62 @@ impl PriceState {
         if self.position.as_ref().is_some_and(|p| offset <= p.offset) {
             return false;
         }
-        let series = match candle.interval {
-            CandleInterval::OneSecond => &mut self.one_second,
-            CandleInterval::OneMinute => &mut self.one_minute,
+        let interval = self.view.interval;
+        if candle.interval == interval {
+            let cap = self.cap();
+            let changed = upsert_candle(&mut self.candles, candle, cap);
+            self.scroll();
+            changed
+        } else if !interval.is_stored() && candle.interval == interval.source() {
+            // Two buckets' worth of minutes, and one more for the one opening.
+            let cap = 3 * (interval.millis() / candle.interval.millis()) as usize;
+            let changed = upsert_candle(&mut self.tail, candle, cap);
+            self.settle();
+            changed
+        } else {
+            false
+        }
+    }
+
+    fn cap(&self) -> usize {
+        match self.view.range {
+            ChartRange::Live => LIVE_CANDLES,
+            _ => MAX_CHART_CANDLES,
+        }
+    }
+
+    /// Moves the tail's buckets older than its newest two into `candles`,
+    /// rolled up: nothing revises them any more.
+    fn settle(&mut self) {
+        let width = self.view.interval.millis();
+        let bucket = |c: &Candle| bucket_start(c.start, width).unwrap_or(c.start);
+        let Some(newest) = self.tail.last().map(bucket) else {
+            return;
         };
-        upsert_candle(series, candle, CANDLE_WINDOW)
+        let keep_from = newest.saturating_sub(width);
+        let settled = self.tail.partition_point(|c| bucket(c) < keep_from);
+        if settled == 0 {
+            return;
+        }
+        let cap = self.cap();
+        for candle in rollup(&self.tail[..settled], self.view.interval) {
+            upsert_candle(&mut self.candles, candle, cap);
+        }
+        self.tail.drain(..settled);
+        self.scroll();
+    }
+
+    /// A range of fixed length moves with its newest candle.
+    fn scroll(&mut self) {
+        let Some(length) = self.view.range.millis(self.view.interval) else {
+            return;
+        };
+        let newest = self.tail.last().or(self.candles.last()).map(|c| c.start);
+        if let Some(newest) = newest {
+            let oldest = newest.saturating_sub(length);
+            let gone = self.candles.partition_point(|c| c.start < oldest);
+            self.candles.drain(..gone);
+        }
     }
 }
 
@@ -64,7 +128,8 @@ pub fn upsert_candle(series: &mut Vec<Candle>, candle: Candle, cap: usize) -> bo
         None => series.push(candle),
         _ => match series.binary_search_by_key(&candle.start, |c| c.start) {
             Ok(index) => series[index] = candle,
-            Err(_) => return false, // older than the window
+            Err(0) => return false, // older than the window
+            Err(index) => series.insert(index, candle), // a gap filled late
         },
     }
     if series.len() > cap {
@@ -74,21 +139,13 @@ pub fn upsert_candle(series: &mut Vec<Candle>, candle: Candle, cap: usize) -> bo
     true
 }
 
-pub fn interval_param(interval: CandleInterval) -> &'static str {
-    interval.as_str()
-}
-
-/// The `interval` URL parameter; missing or unknown values mean 1 s.
-pub fn parse_interval(param: Option<&str>) -> CandleInterval {
-    param
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(CandleInterval::OneSecond)
-}
-
-/// Reloads the selected symbol's panels (on selection or after lost history).
+/// Reloads the selected symbol's panels (on selection, a new view, or after
+/// lost history).
 #[server(prefix = "/rpc", endpoint = "load_symbol", client = crate::rpc_client::RpcClient)]
-pub async fn load_symbol(symbol: String) -> Result<SymbolData, RpcError> {
-    crate::backend::backend()?.symbol(symbol).await
+pub async fn load_symbol(symbol: String, view: Option<ChartView>) -> Result<SymbolData, RpcError> {
+    crate::backend::backend()?
+        .symbol(symbol, view.unwrap_or_default())
+        .await
 }
 
 /// Candles of `symbol` starting in `[from, to]` (Unix ms, either open), oldest
@@ -116,24 +173,24 @@ pub async fn load_candles(
 pub fn PricePanel(
     price: RwSignal<PriceState>,
     watchlist: RwSignal<Watchlist>,
-    interval: Signal<CandleInterval>,
+    view: Signal<ChartView>,
     loading: RwSignal<bool>,
 ) -> impl IntoView {
     let symbol = move || price.with(|p| p.symbol.clone());
     let svg = Memo::new(move |_| {
-        let interval = interval.get();
         price.with(|p| {
-            let candles = p.series(interval);
+            let candles = p.series();
             let closes: Vec<f64> = candles.iter().map(|c| c.close).collect();
             let averages = sma(&closes, SMA_PERIOD);
             let title = format!(
                 "{} {} candles with SMA {SMA_PERIOD} and volume",
                 p.symbol,
-                interval_param(interval)
+                p.view.interval.as_str()
             );
-            candle_chart_svg(&title, candles, &averages, CANDLE_CHART_SIZE)
+            candle_chart_svg(&title, &candles, &averages, CANDLE_CHART_SIZE)
         })
     });
+    let shown = Memo::new(move |_| price.with(|p| (p.series().len(), p.truncated)));
     let quote = Memo::new(move |_| {
         let symbol = price.with(|p| p.symbol.clone());
         watchlist.with(|w| {
@@ -148,14 +205,29 @@ pub fn PricePanel(
             })
         })
     });
-    let interval_link = move |target: CandleInterval, label: &'static str| {
-        let href = move || format!("/?symbol={}&interval={}", symbol(), interval_param(target));
-        let current = move || interval.get() == target;
+    let link = move |target: Memo<ChartView>, label: &'static str, current: Memo<bool>| {
+        let href = move || format!("/{}", target.get().query(&symbol()));
         view! {
-            <a href=href class="seg" class:active=current aria-current=move || current().then_some("true")>
+            <a href=href rel=move || target.get().at.map(|_| "external") class="seg" class:active=move || current.get() aria-current=move || current.get().then_some("true")>
                 {label}
             </a>
         }
+    };
+    let interval_link = move |interval: CandleInterval| {
+        let target = Memo::new(move |_| ChartView {
+            interval,
+            ..view.get()
+        });
+        let current = Memo::new(move |_| view.get().interval == interval);
+        link(target, interval.label(), current)
+    };
+    let range_link = move |range: ChartRange| {
+        let target = Memo::new(move |_| ChartView {
+            range,
+            ..view.get()
+        });
+        let current = Memo::new(move |_| view.get().range == range);
+        link(target, range.label(), current)
     };
     view! {
         <section class="panel price-panel" aria-labelledby="price-heading" aria-busy=move || loading.get().to_string()>
@@ -163,16 +235,32 @@ pub fn PricePanel(
                 <h2 id="price-heading">
                     <span class="symbol">{symbol}</span>
                     " "
-                    <span class="last-price">{move || quote.get().map(|q| q.0).unwrap_or_else(|| "—".into())}</span>
+                    <span class="last-price" data-testid="last-price">{move || quote.get().map(|q| q.0).unwrap_or_else(|| "—".into())}</span>
                     " "
                     <span class=move || format!("quote-change {}", if quote.get().is_none_or(|q| q.3) { "up" } else { "down" })>
                         {move || quote.get().map(|q| format!("{} {}", q.1, q.2)).unwrap_or_default()}
                     </span>
                 </h2>
                 <div class="segmented" role="group" aria-label="Candle interval">
-                    {interval_link(CandleInterval::OneSecond, "1 s")}
-                    {interval_link(CandleInterval::OneMinute, "1 min")}
+                    {CandleInterval::ALL.map(interval_link).collect_view()}
                 </div>
+            </div>
+            <div class="chart-bar">
+                <div class="segmented" role="group" aria-label="Time range">
+                    {ChartRange::ALL.map(range_link).collect_view()}
+                </div>
+                <p class="chart-note" data-testid="chart-note">
+                    {move || {
+                        let (count, truncated) = shown.get();
+                        if truncated {
+                            format!("The newest {count} candles of this range; choose a longer interval to see all of it.")
+                        } else if count == 0 {
+                            "No candles in this range.".to_owned()
+                        } else {
+                            format!("{count} candles")
+                        }
+                    }}
+                </p>
             </div>
             <div class="legend" aria-hidden="true">
                 <span class="key key-up">"Up"</span>
@@ -190,6 +278,9 @@ pub fn PricePanel(
 mod tests {
     use super::*;
 
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+
     fn candle(interval: CandleInterval, start: i64, close: f64) -> Candle {
         Candle {
             symbol: "A".into(),
@@ -203,73 +294,95 @@ mod tests {
         }
     }
 
-    fn update(start: i64, close: f64) -> CandleUpdate {
+    fn update(interval: CandleInterval, start: i64, close: f64) -> CandleUpdate {
         CandleUpdate {
-            candle: candle(CandleInterval::OneSecond, start, close),
+            candle: candle(interval, start, close),
             closed: false,
         }
     }
 
-    #[test]
-    fn candles_are_revised_appended_and_capped() {
-        let mut series: Vec<Candle> = (0..3)
-            .map(|i| candle(CandleInterval::OneSecond, i * 1000, 1.0))
-            .collect();
-        assert!(upsert_candle(
-            &mut series,
-            candle(CandleInterval::OneSecond, 2000, 5.0),
-            3
-        ));
-        assert_eq!(series[2].close, 5.0);
-        assert!(upsert_candle(
-            &mut series,
-            candle(CandleInterval::OneSecond, 1000, 7.0),
-            3
-        ));
-        assert_eq!(series[1].close, 7.0);
-        assert!(upsert_candle(
-            &mut series,
-            candle(CandleInterval::OneSecond, 3000, 2.0),
-            3
-        ));
-        assert_eq!(
-            series.iter().map(|c| c.start).collect::<Vec<_>>(),
-            [1000, 2000, 3000]
-        );
-        assert!(!upsert_candle(
-            &mut series,
-            candle(CandleInterval::OneSecond, 0, 2.0),
-            3
-        ));
+    fn state(interval: CandleInterval, range: ChartRange) -> PriceState {
+        PriceState {
+            symbol: "A".into(),
+            view: ChartView {
+                interval,
+                range,
+                at: None,
+            },
+            ..PriceState::default()
+        }
     }
 
     #[test]
-    fn events_up_to_the_loaded_position_and_other_symbols_are_skipped() {
+    fn candles_are_revised_appended_gaps_filled_and_capped() {
+        let second = CandleInterval::OneSecond;
+        let mut series: Vec<Candle> = [0, 1000, 3000].map(|s| candle(second, s, 1.0)).to_vec();
+        assert!(upsert_candle(&mut series, candle(second, 3000, 5.0), 4));
+        assert_eq!(series[2].close, 5.0);
+        assert!(upsert_candle(&mut series, candle(second, 2000, 7.0), 4));
+        assert_eq!(series[2].close, 7.0, "the gap at 2 s is filled in order");
+        assert!(upsert_candle(&mut series, candle(second, 4000, 2.0), 4));
+        assert_eq!(
+            series.iter().map(|c| c.start).collect::<Vec<_>>(),
+            [1000, 2000, 3000, 4000]
+        );
+        assert!(!upsert_candle(&mut series, candle(second, 0, 2.0), 4));
+    }
+
+    #[test]
+    fn events_up_to_the_loaded_position_other_symbols_and_intervals_are_skipped() {
         let mut state = PriceState {
-            symbol: "A".into(),
             position: Some(StreamPosition {
                 epoch: "e".into(),
                 offset: 10,
             }),
-            ..PriceState::default()
+            ..state(CandleInterval::OneSecond, ChartRange::Live)
         };
-        assert!(!state.apply(10, update(0, 1.0)));
-        assert!(state.apply(11, update(0, 1.0)));
-        let mut other = update(1000, 1.0);
+        assert!(!state.apply(10, update(CandleInterval::OneSecond, 0, 1.0)));
+        assert!(state.apply(11, update(CandleInterval::OneSecond, 0, 1.0)));
+        let mut other = update(CandleInterval::OneSecond, 1000, 1.0);
         other.candle.symbol = "B".into();
         assert!(!state.apply(12, other));
-        let mut minute = update(0, 3.0);
-        minute.candle.interval = CandleInterval::OneMinute;
-        assert!(state.apply(13, minute));
-        assert_eq!(state.series(CandleInterval::OneSecond).len(), 1);
-        assert_eq!(state.series(CandleInterval::OneMinute)[0].close, 3.0);
+        assert!(!state.apply(13, update(CandleInterval::OneMinute, 0, 3.0)));
+        assert_eq!(state.series().len(), 1);
     }
 
     #[test]
-    fn interval_params_round_trip() {
-        for interval in [CandleInterval::OneSecond, CandleInterval::OneMinute] {
-            assert_eq!(parse_interval(Some(interval_param(interval))), interval);
-        }
-        assert_eq!(parse_interval(Some("5h")), CandleInterval::OneSecond);
+    fn live_minutes_roll_up_into_the_newest_hours_and_settle_when_two_newer_open() {
+        let mut state = state(CandleInterval::OneHour, ChartRange::OneDay);
+        state.candles = vec![candle(CandleInterval::OneHour, 0, 4.0)];
+        let minute = |start, close| update(CandleInterval::OneMinute, start, close);
+        assert!(state.apply(1, minute(HOUR, 2.0)));
+        assert!(state.apply(2, minute(HOUR + MINUTE, 3.0)));
+        assert!(
+            state.apply(3, minute(HOUR + MINUTE, 6.0)),
+            "the open minute revised"
+        );
+        let series = state.series();
+        assert_eq!(series.len(), 2);
+        let hour = &series[1];
+        assert_eq!((hour.start, hour.interval), (HOUR, CandleInterval::OneHour));
+        assert_eq!((hour.close, hour.high, hour.volume), (6.0, 6.0, 2.0));
+        // A second and a third hour open: the first live hour is settled.
+        assert!(state.apply(4, minute(2 * HOUR, 1.5)));
+        assert_eq!(state.tail.len(), 3, "two buckets stay revisable");
+        assert!(state.apply(5, minute(3 * HOUR + 5 * MINUTE, 1.0)));
+        assert_eq!(state.tail.len(), 2);
+        assert_eq!(state.candles.len(), 2);
+        assert_eq!(state.candles[1].close, 6.0);
+        let starts: Vec<i64> = state.series().iter().map(|c| c.start).collect();
+        assert_eq!(starts, [0, HOUR, 2 * HOUR, 3 * HOUR]);
+    }
+
+    #[test]
+    fn a_fixed_range_scrolls_with_its_newest_candle() {
+        let mut state = state(CandleInterval::OneMinute, ChartRange::FifteenMinutes);
+        state.candles = (0..15)
+            .map(|i| candle(CandleInterval::OneMinute, i * MINUTE, 1.0))
+            .collect();
+        assert!(state.apply(1, update(CandleInterval::OneMinute, 20 * MINUTE, 1.0)));
+        let starts: Vec<i64> = state.series().iter().map(|c| c.start).collect();
+        assert_eq!(starts.first(), Some(&(5 * MINUTE)));
+        assert_eq!(starts.len(), 11);
     }
 }

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::chart_view::ChartView;
 use crate::format::signed;
 use crate::panel::PanelHead;
 use pulse_core::model::Tick;
@@ -119,7 +120,7 @@ pub fn spark_points(spark: &[(i64, f64)]) -> String {
 pub fn WatchlistPanel(
     watchlist: RwSignal<Watchlist>,
     selected: Signal<String>,
-    interval: Signal<&'static str>,
+    view: Signal<ChartView>,
 ) -> impl IntoView {
     let symbols = Memo::new(move |_| {
         watchlist.with(|w| w.rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>())
@@ -129,7 +130,7 @@ pub fn WatchlistPanel(
             <PanelHead id="watchlist-heading" title="Watchlist" hint="Select a symbol"/>
             <ul class="watchlist">
                 <For each=move || symbols.get() key=|s| s.clone() let:symbol>
-                    <WatchItem watchlist selected interval symbol/>
+                    <WatchItem watchlist selected view symbol/>
                 </For>
             </ul>
         </section>
@@ -141,7 +142,7 @@ pub fn WatchlistPanel(
 fn WatchItem(
     watchlist: RwSignal<Watchlist>,
     selected: Signal<String>,
-    interval: Signal<&'static str>,
+    view: Signal<ChartView>,
     symbol: String,
 ) -> impl IntoView {
     let row = {
@@ -154,7 +155,7 @@ fn WatchItem(
     };
     let href = {
         let symbol = symbol.clone();
-        move || format!("/?symbol={symbol}&interval={}", interval.get())
+        move || format!("/{}", view.get().query(&symbol))
     };
     let direction = move || row.with(|r| if r.change() >= 0.0 { "up" } else { "down" });
     let change = move || {
@@ -169,6 +170,8 @@ fn WatchItem(
         <li>
             <a
                 href=href
+                // In the past, a new selection starts playing again from the clock's moment.
+                rel=move || view.get().at.map(|_| "external")
                 class="watch-row"
                 class:selected=is_selected.clone()
                 aria-current=move || is_selected().then_some("true")

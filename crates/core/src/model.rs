@@ -143,6 +143,13 @@ impl EngagementKind {
         }
     }
 
+    /// The kind named `name` ([`EngagementKind::as_str`]'s inverse).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Like, Self::Share, Self::Comment]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     /// Score weight of one engagement of this kind: a comment costs the user
     /// more effort than a like, and a share pushes the post to a new audience.
     pub fn weight(self) -> i64 {
@@ -209,7 +216,7 @@ impl Counts {
     }
 
     /// Every count at least 0.
-    pub(crate) fn clamped(self) -> Self {
+    pub fn clamped(self) -> Self {
         Self {
             likes: self.likes.max(0),
             shares: self.shares.max(0),
@@ -227,31 +234,79 @@ pub struct Engagement {
     pub ts: TimestampMs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A candle width. The market engine and storage keep 1 s and 1 min candles
+/// ([`CandleInterval::STORED`]); the longer ones are rolled up from 1 min
+/// candles when read ([`crate::analytics::market::rollup`]), on the server
+/// and in the browser alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CandleInterval {
     #[serde(rename = "1s")]
     OneSecond,
     #[serde(rename = "1m")]
     OneMinute,
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "1d")]
+    OneDay,
 }
 
 impl CandleInterval {
-    /// Both intervals, finest first.
-    pub const ALL: [CandleInterval; 2] = [Self::OneSecond, Self::OneMinute];
+    /// Every interval, finest first.
+    pub const ALL: [CandleInterval; 5] = [
+        Self::OneSecond,
+        Self::OneMinute,
+        Self::FiveMinutes,
+        Self::OneHour,
+        Self::OneDay,
+    ];
+    /// The intervals the engine builds from ticks and storage keeps.
+    pub const STORED: [CandleInterval; 2] = [Self::OneSecond, Self::OneMinute];
 
     pub fn millis(self) -> TimestampMs {
         match self {
             Self::OneSecond => 1_000,
             Self::OneMinute => 60_000,
+            Self::FiveMinutes => 300_000,
+            Self::OneHour => 3_600_000,
+            Self::OneDay => 86_400_000,
         }
     }
 
-    /// The name it has on the wire, in URLs and in storage (`1s`, `1m`).
+    /// The name it has on the wire, in URLs and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OneSecond => "1s",
             Self::OneMinute => "1m",
+            Self::FiveMinutes => "5m",
+            Self::OneHour => "1h",
+            Self::OneDay => "1d",
         }
+    }
+
+    /// How people read it (`1 s`, `5 min`, `1 day`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OneSecond => "1 s",
+            Self::OneMinute => "1 min",
+            Self::FiveMinutes => "5 min",
+            Self::OneHour => "1 h",
+            Self::OneDay => "1 day",
+        }
+    }
+
+    /// The stored interval its candles are made from: itself for 1 s and
+    /// 1 min, 1 min for the longer ones.
+    pub fn source(self) -> CandleInterval {
+        match self {
+            Self::OneSecond => Self::OneSecond,
+            _ => Self::OneMinute,
+        }
+    }
+
+    pub fn is_stored(self) -> bool {
+        self.source() == self
     }
 }
 
@@ -261,9 +316,9 @@ impl fmt::Display for CandleInterval {
     }
 }
 
-/// An interval name that is not `1s` or `1m`.
+/// An interval name that is not one of [`CandleInterval::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("interval must be 1s or 1m, got '{0}'")]
+#[error("interval must be one of 1s, 1m, 5m, 1h, 1d, got '{0}'")]
 pub struct UnknownInterval(pub String);
 
 impl FromStr for CandleInterval {
@@ -554,7 +609,7 @@ mod tests {
         }
         assert_eq!(
             "5h".parse::<CandleInterval>().unwrap_err().to_string(),
-            "interval must be 1s or 1m, got '5h'"
+            "interval must be one of 1s, 1m, 5m, 1h, 1d, got '5h'"
         );
         for label in [
             SentimentLabel::Positive,

@@ -29,6 +29,7 @@ use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 use super::auth::{bearer_token, may_ingest};
 use super::clock::now_ms;
 use super::errors::ErrorKind;
+use super::history::MAX_CANDLES;
 use super::ingest::IngestError;
 use super::state::AppState;
 use super::storage::StorageError;
@@ -463,13 +464,18 @@ pub struct CandlesQuery {
     interval: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    limit: Option<String>,
 }
+
+/// Set when a candle query holds more than it answered: the `to` that asks
+/// for the next (older) page.
+pub const OLDER_HEADER: &str = "x-pulse-older";
 
 pub async fn get_candles(
     State(state): State<AppState>,
     Path(symbol): Path<String>,
     Query(query): Query<CandlesQuery>,
-) -> Result<Json<Vec<Candle>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<Candle>>), ApiError> {
     pulse_core::model::validate_symbol(&symbol)
         .map_err(|e| ApiError::bad_request(format!("symbol {}", e.message)))?;
     let interval: CandleInterval = query
@@ -490,15 +496,38 @@ pub async fn get_candles(
     };
     let from = bound("from", query.from.as_deref())?;
     let to = bound("to", query.to.as_deref())?;
+    let limit = match query.limit.as_deref() {
+        None => MAX_CANDLES,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_CANDLES).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be a number from 1 to {MAX_CANDLES}, got '{raw}'"
+                ))
+            })?,
+    };
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
             return Err(ApiError::bad_request("from must not be after to"));
         }
     }
-    let candles = super::history::candles(&state.ingest, &symbol, interval, from, to)
-        .await
-        .map_err(storage_error)?;
-    Ok(Json(candles))
+    // One more than asked for tells whether older candles are left.
+    let mut candles =
+        super::history::candles(&state.ingest, &symbol, interval, from, to, limit + 1)
+            .await
+            .map_err(storage_error)?;
+    let older = (candles.len() > limit).then(|| {
+        candles.remove(0);
+        candles[0].start - 1
+    });
+    let mut headers = HeaderMap::new();
+    if let Some(older) = older {
+        // The page's continuation: the same query with `to` set to this.
+        headers.insert(OLDER_HEADER, older.into());
+    }
+    Ok((headers, Json(candles)))
 }
 
 #[cfg(test)]

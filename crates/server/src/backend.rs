@@ -8,24 +8,29 @@ use std::sync::Arc;
 
 use leptos::prelude::use_context;
 use pulse_app::backend::{Backend, Reply};
+use pulse_app::chart_view::ChartView;
 use pulse_app::compose::Posted;
 use pulse_app::dashboard::DashboardData;
 use pulse_app::engagement_panel::{EngagementState, TopEntry, TOP_TRACKED};
 use pulse_app::feed::{Reacted, FEED_WINDOW, OLDER_PAGE};
-use pulse_app::price_panel::{PriceState, SymbolData, CANDLE_WINDOW};
+use pulse_app::price_panel::{PriceState, SymbolData};
 use pulse_app::rpc_error::RpcError;
 use pulse_app::sentiment_panel::{
     series_from_posts, SentimentSeries, SymbolSentiment, ROLLING_POSTS,
 };
+use pulse_app::time_travel::PlayedChunk;
 use pulse_app::watchlist::{push_spark, WatchRow, Watchlist, SPARK_POINTS};
+use pulse_core::analytics::market::rollup;
 use pulse_core::model::{
     Candle, CandleInterval, Engagement, EngagementKind, NewPost, Post, TimestampMs,
 };
 use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
+use pulse_core::time::bucket_start;
 
 use crate::clock::now_ms;
 use crate::history;
 use crate::ingest::RECENT_POSTS;
+use crate::past;
 use crate::state::AppState;
 
 /// The backend every server function gets as context.
@@ -44,18 +49,31 @@ fn boxed<'a, T>(future: impl Future<Output = Result<T, RpcError>> + Send + 'a) -
 }
 
 impl Backend for ServerBackend {
-    fn dashboard(&self, symbol: Option<String>) -> Reply<'_, DashboardData> {
-        boxed(dashboard(&self.state, symbol))
+    fn dashboard(&self, symbol: Option<String>, view: ChartView) -> Reply<'_, DashboardData> {
+        match view.at {
+            Some(at) => boxed(past::dashboard_at(&self.state, symbol, view, at)),
+            None => boxed(dashboard(&self.state, symbol, view)),
+        }
     }
 
-    fn symbol(&self, symbol: String) -> Reply<'_, SymbolData> {
+    fn played(
+        &self,
+        symbol: String,
+        view: ChartView,
+        from: i64,
+        to: i64,
+    ) -> Reply<'_, PlayedChunk> {
+        boxed(past::played(&self.state, symbol, view, from, to))
+    }
+
+    fn symbol(&self, symbol: String, view: ChartView) -> Reply<'_, SymbolData> {
         boxed(async move {
             if !self.state.ingest.symbols().contains(&symbol) {
                 return Err(RpcError::NotFound {
                     message: format!("unknown symbol {symbol}"),
                 });
             }
-            symbol_data(&self.state, &symbol).await
+            symbol_data(&self.state, &symbol, view).await
         })
     }
 
@@ -67,7 +85,15 @@ impl Backend for ServerBackend {
         to: Option<i64>,
     ) -> Reply<'_, Vec<Candle>> {
         boxed(async move {
-            Ok(history::candles(&self.state.ingest, &symbol, interval, from, to).await?)
+            Ok(history::candles(
+                &self.state.ingest,
+                &symbol,
+                interval,
+                from,
+                to,
+                history::MAX_CANDLES,
+            )
+            .await?)
         })
     }
 
@@ -190,7 +216,11 @@ pub fn positions(
         .collect()
 }
 
-async fn dashboard(state: &AppState, symbol: Option<String>) -> Result<DashboardData, RpcError> {
+async fn dashboard(
+    state: &AppState,
+    symbol: Option<String>,
+    view: ChartView,
+) -> Result<DashboardData, RpcError> {
     let positions = positions(state, Topic::GLOBAL);
     let now = now_ms();
     let rows = state
@@ -213,7 +243,7 @@ async fn dashboard(state: &AppState, symbol: Option<String>) -> Result<Dashboard
         .unwrap_or_default();
     Ok(DashboardData {
         watchlist: Watchlist { rows },
-        symbol: symbol_data(state, &selected).await?,
+        symbol: symbol_data(state, &selected, view).await?,
         sentiment: overall_sentiment(state),
         feed: state.ingest.recent_posts(FEED_WINDOW, None),
         engagement: engagement_state(state, now),
@@ -226,20 +256,77 @@ async fn dashboard(state: &AppState, symbol: Option<String>) -> Result<Dashboard
 /// history query as `GET /api/candles` (storage when the node has it).
 /// Their position is read first: a candle changed in between arrives again
 /// live and simply replaces itself.
-async fn symbol_data(state: &AppState, symbol: &str) -> Result<SymbolData, RpcError> {
+async fn symbol_data(
+    state: &AppState,
+    symbol: &str,
+    view: ChartView,
+) -> Result<SymbolData, RpcError> {
     let position = state.broker.position(&Topic::Candles(symbol.to_owned()));
-    let recent = |interval: CandleInterval| {
-        let since = now_ms() - interval.millis() * CANDLE_WINDOW as i64;
-        history::candles(&state.ingest, symbol, interval, Some(since), None)
-    };
     Ok(SymbolData {
-        price: PriceState {
-            symbol: symbol.to_owned(),
-            one_second: recent(CandleInterval::OneSecond).await?,
-            one_minute: recent(CandleInterval::OneMinute).await?,
-            position: Some(position),
-        },
+        price: price_state(state, symbol, view, Some(position)).await?,
         sentiment: symbol_sentiment(state, symbol),
+    })
+}
+
+/// The chart of `symbol` as `view` shows it. A rolled-up interval's newest
+/// two buckets come as their 1 min candles (the `tail` live updates revise).
+pub(crate) async fn price_state(
+    state: &AppState,
+    symbol: &str,
+    view: ChartView,
+    position: Option<StreamPosition>,
+) -> Result<PriceState, RpcError> {
+    let (from, to, limit) = view.window(now_ms());
+    let interval = view.interval;
+    // In the past, only candles that had ended by then (as time travel
+    // plays them); live, the open one too.
+    let to = match view.at {
+        Some(_) => to.saturating_sub(interval.source().millis()),
+        None => to,
+    };
+    let (mut candles, tail) = if interval.is_stored() {
+        let candles =
+            history::candles(&state.ingest, symbol, interval, from, Some(to), limit + 1).await?;
+        (candles, Vec::new())
+    } else {
+        let width = interval.millis();
+        let tail_from = bucket_start(to, width)
+            .unwrap_or(to)
+            .saturating_sub(width)
+            .max(from.unwrap_or(i64::MIN));
+        let older = history::candles(
+            &state.ingest,
+            symbol,
+            interval,
+            from,
+            Some(tail_from.saturating_sub(1)),
+            limit + 1,
+        )
+        .await?;
+        let minutes = 2 * (width / interval.source().millis()) as usize;
+        let tail = history::candles(
+            &state.ingest,
+            symbol,
+            interval.source(),
+            Some(tail_from),
+            Some(to),
+            minutes,
+        )
+        .await?;
+        (older, tail)
+    };
+    let shown = candles.len() + rollup(&tail, interval).len();
+    let truncated = shown > limit;
+    if truncated {
+        candles.drain(..(shown - limit).min(candles.len()));
+    }
+    Ok(PriceState {
+        symbol: symbol.to_owned(),
+        view,
+        candles,
+        tail,
+        truncated,
+        position,
     })
 }
 

@@ -5,12 +5,14 @@
 //! Arguments are checked before anything is read ([`params`]): a bad one
 //! is a 400 naming it. At most [`slots::MAX_EXPORTS`] exports run at once;
 //! beyond, 503 with `Retry-After`. From storage, rows are read on their own
-//! read-only connection ([`crate::storage::ExportReader`]); without storage,
-//! from the in-memory views ([`memory`]).
+//! read-only connection ([`crate::storage::ExportReader`]), 5 min, 1 h and
+//! 1 day candles rolled up from the stored minutes as they pass
+//! ([`rollup`]); without storage, from the in-memory views ([`memory`]).
 
 mod format;
 mod memory;
 mod params;
+mod rollup;
 mod slots;
 mod stream;
 
@@ -100,7 +102,11 @@ async fn start(state: &AppState, raw: &RawQuery) -> Result<Response, ExportError
                 .map_err(|error| {
                     StorageError::Unavailable(format!("the export could not start: {error}"))
                 })??;
-            Box::new(reader)
+            if request.kind == Kind::Candles && !request.interval.is_stored() {
+                Box::new(rollup::RolledUp::new(Box::new(reader), request.interval))
+            } else {
+                Box::new(reader)
+            }
         }
         None if !memory::keeps(request.kind) => {
             return Err(ExportError::NotKept(request.kind.as_str()))

@@ -9,8 +9,9 @@ use pulse_core::protocol::FeedPost;
 use super::ingest::Ingest;
 use super::storage::StorageError;
 
-/// Candles returned by one history query at most.
-pub const MAX_CANDLES: usize = 5_000;
+/// Candles returned by one history query at most; a request's range may
+/// span at most this many intervals.
+pub const MAX_CANDLES: usize = 10_000;
 
 /// Posts newest first, at most `limit`, with ids below `before`.
 pub async fn posts(
@@ -30,18 +31,20 @@ pub async fn posts(
 }
 
 /// Candles of `symbol` starting within `[from, to]` (either open), oldest
-/// first; the newest [`MAX_CANDLES`] when the range holds more.
+/// first; the newest `limit` when the range holds more. 5 min, 1 h and 1 day
+/// candles are rolled up from the 1 min ones.
 pub async fn candles(
     ingest: &Ingest,
     symbol: &str,
     interval: CandleInterval,
     from: Option<i64>,
     to: Option<i64>,
+    limit: usize,
 ) -> Result<Vec<Candle>, StorageError> {
     match ingest.storage() {
         Some(storage) => {
             storage
-                .candles(symbol.to_owned(), interval, from, to, MAX_CANDLES)
+                .candles(symbol.to_owned(), interval, from, to, limit)
                 .await
         }
         None => {
@@ -50,7 +53,7 @@ pub async fn candles(
                 .into_iter()
                 .filter(|c| from.is_none_or(|f| c.start >= f) && to.is_none_or(|t| c.start <= t))
                 .collect();
-            let excess = candles.len().saturating_sub(MAX_CANDLES);
+            let excess = candles.len().saturating_sub(limit);
             candles.drain(..excess);
             Ok(candles)
         }

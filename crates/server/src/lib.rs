@@ -20,6 +20,7 @@ pub mod listener;
 pub mod maintenance;
 pub mod metrics;
 pub mod outbox;
+pub mod past;
 pub mod pending_topics;
 pub mod presence;
 pub mod rate_limit;

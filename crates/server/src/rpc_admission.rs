@@ -38,6 +38,7 @@ pub const READS: &[&str] = &[
     "candles",
     "older_posts",
     "sentiment_data",
+    "played",
 ];
 
 /// The session cookie's name.

@@ -111,7 +111,7 @@ async fn bad_bodies_get_json_errors_and_nothing_is_half_applied() {
     for (path, code) in [
         ("/api/posts?limit=0", "invalid_parameter"),
         ("/api/posts?before=abc", "invalid_parameter"),
-        ("/api/candles/AAPL?interval=5m", "invalid_parameter"),
+        ("/api/candles/AAPL?interval=5h", "invalid_parameter"),
         ("/api/candles/aapl", "invalid_parameter"),
         ("/api/candles/AAPL?from=10&to=5", "invalid_parameter"),
     ] {

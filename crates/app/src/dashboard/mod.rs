@@ -4,8 +4,9 @@
 //!
 //! This module is the page (its snapshot type and server function, the
 //! components); [`panels`] holds the live state and how events reach it;
-//! `wiring` (browser builds only) connects the page to the server in the
-//! browser; `retry` (browser builds only) tries a failed first load again.
+//! `browser` (browser builds only) connects the page to the server, plays
+//! the past when travelling in time, and tries a failed first load again.
+//! With `?at=` the snapshot is the past's and no connection is made.
 
 use std::collections::BTreeMap;
 
@@ -13,26 +14,24 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::chart_view::ChartView;
 use crate::compose::ComposePanel;
 use crate::engagement_panel::{EngagementPanel, EngagementState};
 use crate::feed::FeedPanel;
 use crate::live::ConnectionStatus;
 use crate::presence::ActiveUsers;
-use crate::price_panel::{interval_param, parse_interval, PricePanel, SymbolData};
+use crate::price_panel::{PricePanel, SymbolData};
 use crate::rpc_error::RpcError;
 use crate::sentiment_panel::{SentimentPanel, SentimentSeries};
 use crate::status::ConnectionBadge;
+use crate::time_travel::{Player, TimeTravelBar};
 use crate::watchlist::{Watchlist, WatchlistPanel};
 use pulse_core::model::Presence;
 use pulse_core::protocol::{FeedPost, StreamPosition};
 
+#[cfg(feature = "browser")]
+mod browser;
 mod panels;
-/// A failed first load tried again (the static bundle's server may be down).
-#[cfg(feature = "browser")]
-mod retry;
-/// The browser side; the server renders the page once and has nothing to wire.
-#[cfg(feature = "browser")]
-mod wiring;
 
 pub use panels::{decode, LiveUpdate, Panels, Routed};
 
@@ -50,8 +49,22 @@ pub struct DashboardData {
 }
 
 #[server(prefix = "/rpc", endpoint = "load_dashboard", client = crate::rpc_client::RpcClient)]
-pub async fn load_dashboard(symbol: Option<String>) -> Result<DashboardData, RpcError> {
-    crate::backend::backend()?.dashboard(symbol).await
+pub async fn load_dashboard(
+    symbol: Option<String>,
+    view: Option<ChartView>,
+) -> Result<DashboardData, RpcError> {
+    crate::backend::backend()?
+        .dashboard(symbol, view.unwrap_or_default())
+        .await
+}
+
+/// The chart view the URL asks for.
+pub fn view_of(query: &leptos_router::params::ParamsMap) -> ChartView {
+    ChartView::from_params(
+        query.get_str("interval"),
+        query.get_str("range"),
+        query.get_str("at"),
+    )
 }
 
 #[component]
@@ -59,7 +72,10 @@ pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(
         || (),
-        move |_| load_dashboard(query.with_untracked(|q| q.get("symbol"))),
+        move |_| {
+            let (symbol, view) = query.with_untracked(|q| (q.get("symbol"), view_of(q)));
+            load_dashboard(symbol, Some(view))
+        },
     );
     view! {
         <Suspense fallback=|| view! { <Topbar extra=().into_any()/><p class="loading">"Loading…"</p> }>
@@ -68,7 +84,7 @@ pub fn DashboardPage() -> impl IntoView {
                     Ok(data) => view! { <Dashboard data/> }.into_any(),
                     Err(error) => {
                         #[cfg(feature = "browser")]
-                        retry::later(data);
+                        browser::retry::later(data);
                         view! {
                             <Topbar extra=().into_any()/>
                             <p class="error page-error" role="alert" data-testid="load-error">
@@ -115,20 +131,48 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
             .filter(|s| panels.watchlist.with_untracked(|w| w.row(s).is_some()))
             .unwrap_or_else(|| initial_symbol.clone())
     });
-    let interval = Memo::new(move |_| query.with(|q| parse_interval(q.get("interval").as_deref())));
+    // In the past, the view's moment moves with the player's clock (to the
+    // second), so every link made from it lands where the player is.
+    let player = RwSignal::new(query.with_untracked(view_of).at.map(Player::new));
+    let view = Memo::new(move |_| {
+        let mut view = query.with(view_of);
+        if let Some(clock) = player.with(|p| p.map(|p| p.at)) {
+            view.at = Some(clock - clock.rem_euclid(1000));
+        }
+        view
+    });
+    let traveling = player.get_untracked().is_some();
 
     #[cfg(feature = "browser")]
-    wiring::start(panels, positions, status, selected, loading);
+    if traveling {
+        browser::player::start(
+            panels,
+            player,
+            selected.get_untracked(),
+            view.get_untracked(),
+        );
+    } else {
+        browser::wiring::start(panels, positions, status, selected, view, loading);
+    }
 
+    let header = if traveling {
+        view! {
+            <span class="active-users past" data-testid="active-users">"Viewers are not recorded for the past"</span>
+        }
+        .into_any()
+    } else {
+        view! { <ActiveUsers presence=panels.presence/> <ConnectionBadge status/> }.into_any()
+    };
     view! {
-        <Topbar extra=view! { <ActiveUsers presence=panels.presence/> <ConnectionBadge status/> }.into_any()/>
+        <Topbar extra=header/>
+        <TimeTravelBar view=view.into() symbol=selected.into() player/>
         <main class="dashboard" id="main">
             <WatchlistPanel
                 watchlist=panels.watchlist
                 selected=selected.into()
-                interval=Signal::derive(move || interval_param(interval.get()))
+                view=view.into()
             />
-            <PricePanel price=panels.price watchlist=panels.watchlist interval=interval.into() loading/>
+            <PricePanel price=panels.price watchlist=panels.watchlist view=view.into() loading/>
             <div class="insights">
                 <SentimentPanel sentiment=panels.sentiment/>
                 <EngagementPanel engagement=panels.engagement/>

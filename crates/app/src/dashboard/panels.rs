@@ -13,8 +13,8 @@ use crate::watchlist::Watchlist;
 use pulse_core::model::{Presence, Tick};
 use pulse_core::protocol::{CandleUpdate, EngagementEvent, EventFrame, FeedPost, SentimentUpdate};
 
-/// A live event, decoded for its panel.
-#[derive(Clone, Debug, PartialEq)]
+/// A live event, decoded for its panel (or a stored one, played back).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LiveUpdate {
     Tick(Tick),
     Candle(u64, CandleUpdate),

@@ -93,7 +93,9 @@ pub struct SymbolSummary {
     pub volatility: Option<f64>,
     /// Ticks applied this session (seeded sessions start at 0).
     pub tick_count: u64,
-    pub ignored_late: u64,
+    /// Ticks that arrived too far behind the live edge to move it, and
+    /// went into the candles of their time only (a backfill).
+    pub backfilled: u64,
     pub ignored_duplicate: u64,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use pulse_core::model::{Candle, Counts, Engagement, Post, Tick};
 
 use crate::ingest::{Forwarded, ReplicatedBatch};
-use crate::storage::{Replay, WriteBatch};
+use crate::storage::{CandleMerge, Replay, WriteBatch};
 
 /// A leader's commit group as it appends it (borrowing its batches).
 #[derive(Serialize)]
@@ -23,6 +23,8 @@ pub struct BatchOut<'a> {
     events: Vec<EventOut<'a>>,
     ticks: &'a [Tick],
     candles: &'a [Candle],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    candle_merges: &'a [CandleMerge],
     posts: &'a [Post],
     engagement: &'a [(Engagement, Counts)],
     replay: &'a Replay,
@@ -57,6 +59,7 @@ impl<'a> BatchOut<'a> {
                 .collect(),
             ticks: &batch.ticks,
             candles: &batch.candles,
+            candle_merges: &batch.candle_merges,
             posts: &batch.posts,
             engagement: &batch.engagement,
             replay: &batch.replay,

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use pulse_core::model::{validate_symbol, CandleInterval, TimestampMs};
+use pulse_core::time::bucket_start;
 
 use crate::storage::ExportQuery;
 
@@ -203,9 +204,16 @@ impl ExportRequest {
         name
     }
 
-    /// The storage query; candles read the stored `interval`.
+    /// The storage query. Candles read the stored interval theirs are made
+    /// of; for a rolled-up one the range is widened to whole buckets, so
+    /// every candle starting in `[from, to]` is made of all its minutes
+    /// (as `GET /api/candles` does).
     pub fn storage_query(&self) -> ExportQuery {
-        let (from, to) = (self.from, self.to);
+        let (from, to) = if self.kind == Kind::Candles && !self.interval.is_stored() {
+            whole_buckets(self.interval, self.from, self.to)
+        } else {
+            (self.from, self.to)
+        };
         match self.kind {
             Kind::Ticks => ExportQuery::Ticks {
                 symbol: self.symbol.clone(),
@@ -214,7 +222,7 @@ impl ExportRequest {
             },
             Kind::Candles => ExportQuery::Candles {
                 symbol: self.symbol.clone().unwrap_or_default(),
-                interval: self.interval,
+                interval: self.interval.source(),
                 from,
                 to,
             },
@@ -222,6 +230,24 @@ impl ExportRequest {
             Kind::Engagement => ExportQuery::Engagement { from, to },
         }
     }
+}
+
+/// The source rows of the buckets of `interval` that start in `[from, to]`:
+/// from the first bucket start at or after `from` to the end of the bucket
+/// holding `to`.
+fn whole_buckets(
+    interval: CandleInterval,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> (Option<TimestampMs>, Option<TimestampMs>) {
+    let width = interval.millis();
+    let from = from.map(|f| match bucket_start(f, width) {
+        Some(start) if start < f => start.saturating_add(width),
+        Some(start) => start,
+        None => f,
+    });
+    let to = to.map(|t| bucket_start(t, width).map_or(t, |start| start.saturating_add(width - 1)));
+    (from, to)
 }
 
 #[cfg(test)]
@@ -286,6 +312,41 @@ mod tests {
         let request =
             ExportRequest::parse(&query(&[("kind", "engagement"), ("format", "ndjson")])).unwrap();
         assert_eq!(request.filename(), "pulse-engagement.ndjson");
+    }
+
+    #[test]
+    fn rolled_up_candles_read_whole_buckets_of_minutes() {
+        let hour = 3_600_000;
+        let t0 = 1_700_002_800_000; // an hour boundary
+        let request = ExportRequest::parse(&query(&[
+            ("kind", "candles"),
+            ("symbol", "AAA"),
+            ("interval", "1h"),
+            ("from", &(t0 + 1).to_string()),
+            ("to", &(t0 + 2 * hour + 5).to_string()),
+        ]))
+        .unwrap();
+        assert_eq!(request.filename(), "pulse-candles-AAA-1h.csv");
+        assert_eq!(
+            request.storage_query(),
+            ExportQuery::Candles {
+                symbol: "AAA".into(),
+                interval: CandleInterval::OneMinute,
+                from: Some(t0 + hour),
+                to: Some(t0 + 3 * hour - 1),
+            }
+        );
+        let request = ExportRequest::parse(&query(&[
+            ("kind", "candles"),
+            ("symbol", "AAA"),
+            ("interval", "1m"),
+            ("from", "5"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            request.storage_query(),
+            ExportQuery::Candles { from: Some(5), .. }
+        ));
     }
 
     #[test]

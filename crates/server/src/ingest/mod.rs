@@ -29,7 +29,7 @@ use pulse_core::protocol::{EngagementEvent, FeedPost, Topic};
 use views::LiveState;
 
 use super::broker::{Broker, BrokerError, Published};
-use super::storage::{Storage, StorageError, WriteBatch};
+use super::storage::{CandleMerge, Storage, StorageError, WriteBatch};
 use super::sync::lock;
 
 /// Ticks kept per symbol for the dashboard's first paint.
@@ -405,6 +405,12 @@ impl Ingest {
                 .push(self.broker.prepare(&topic, &update, None, None)?);
             batch.candles.push(update.candle);
         }
+        for interval in outcome.detached {
+            batch.candle_merges.push(CandleMerge {
+                interval,
+                tick: tick.clone(),
+            });
+        }
         batch.ticks.push(tick);
         Ok(published)
     }
@@ -726,13 +732,6 @@ impl Ingest {
 fn refusal(tick: &Tick, reason: IgnoreReason, market: &MarketConfig) -> ValidationError {
     let symbol = &tick.symbol;
     let (field, message) = match reason {
-        IgnoreReason::TooLate => (
-            "ts",
-            format!(
-                "is more than {} ms older than the newest tick of {symbol}; the market engine cannot place it",
-                market.late_tolerance_ms
-            ),
-        ),
         IgnoreReason::Duplicate => (
             "ts",
             format!("repeats the last tick of {symbol} (same ts, price and volume)"),

@@ -10,7 +10,7 @@ use pulse_core::model::{Candle, Counts, Engagement, Post, Tick};
 use pulse_core::protocol::Topic;
 
 use super::Ingest;
-use crate::storage::{Answer, Commit, LogPosition, Replay, WriteBatch};
+use crate::storage::{Answer, CandleMerge, Commit, LogPosition, Replay, WriteBatch};
 
 /// An event as the leader sequenced it.
 #[derive(Debug, Deserialize)]
@@ -32,6 +32,9 @@ pub struct ReplicatedBatch {
     pub events: Vec<ReplicatedEvent>,
     pub ticks: Vec<Tick>,
     pub candles: Vec<Candle>,
+    /// Absent in groups written before backfills were merged.
+    #[serde(default)]
+    pub candle_merges: Vec<CandleMerge>,
     pub posts: Vec<Post>,
     pub engagement: Vec<(Engagement, Counts)>,
     pub replay: Replay,
@@ -112,6 +115,7 @@ impl Ingest {
             answers.extend(replay.answers.take().map(|answer| *answer));
             batch.ticks = replicated.ticks;
             batch.candles = replicated.candles;
+            batch.candle_merges = replicated.candle_merges;
             batch.posts = replicated.posts;
             batch.engagement = replicated.engagement;
             batch.replay = replay;

@@ -7,14 +7,16 @@
 //! | open | `start` | open | the whole volume |
 //! | high | `start + 1` | high | 0 (left out when high is the open or the close) |
 //! | low | `start + 2` | low | 0 (left out when low is the open or the close) |
-//! | close | `start + interval − 1` | close | 0 (left out when the last tick already closes at it) |
+//! | close | `start + 3` | close | 0 (left out when the last tick already closes at it) |
 //!
 //! The open is the earliest tick and the close the latest, so they come out
-//! right whatever else; every tick lies inside the candle's bucket, and the
-//! ticks go out in time order, as the server's market engine needs. The
-//! shorter candles these ticks make (1 s candles of a replayed 1 min candle)
-//! are not the original's: only the candle's own interval (and longer ones
-//! rolled up from it) is reproduced.
+//! right whatever else; all four lie in the bucket's first 4 ms (every
+//! interval is at least 1 s), so the candle of today's date (or this hour)
+//! never needs a tick from the future, which the server refuses. The ticks go
+//! out in time order, as the server's market engine needs. The shorter
+//! candles they make (1 s candles of a replayed 1 min candle) are not the
+//! original's: only the candle's own interval, and longer ones rolled up
+//! from it, is reproduced.
 
 use serde_json::{Map, Value};
 
@@ -80,9 +82,7 @@ pub fn ticks(record: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, Str
             "volume {volume} is more than one tick may carry ({MAX_VOLUME:e})"
         ));
     }
-    let last = start
-        .checked_add(width - 1)
-        .ok_or("start is out of range")?;
+    let last = start.checked_add(3).ok_or("start is out of range")?;
     let tick = |ts: i64, price: f64, volume: f64| {
         let mut tick = Map::new();
         tick.insert("symbol".into(), symbol.into());
@@ -95,7 +95,7 @@ pub fn ticks(record: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, Str
     let mut last_price = open;
     for (offset, price) in [(1, high), (2, low)] {
         if price != open && price != close {
-            ticks.push(tick(start + offset, price, 0.0));
+            ticks.push(tick(start.saturating_add(offset), price, 0.0));
             last_price = price;
         }
     }
@@ -112,8 +112,8 @@ mod tests {
     use pulse_core::analytics::market::{MarketConfig, MarketEngine};
     use pulse_core::model::{Candle, Tick};
 
-    /// A minute boundary.
-    const T0: i64 = 1_700_000_040_000;
+    /// A UTC midnight: the start of a bucket of every interval.
+    const T0: i64 = 1_700_006_400_000;
 
     fn record(interval: &str, o: f64, h: f64, l: f64, c: f64, v: f64) -> Map<String, Value> {
         serde_json::json!({
@@ -149,7 +149,7 @@ mod tests {
             (10.0, 11.0, 10.0, 10.0), // open = close = low
             (12.0, 12.0, 9.0, 9.0),   // open high, close low
         ];
-        for interval in [CandleInterval::OneSecond, CandleInterval::OneMinute] {
+        for interval in CandleInterval::ALL {
             for (o, h, l, c) in shapes {
                 for volume in [0.0, 1.5, MAX_VOLUME] {
                     let ticks =

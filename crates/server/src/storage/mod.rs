@@ -20,6 +20,7 @@
 //! and no system library to install.
 
 mod export;
+mod past;
 mod read;
 mod writer;
 
@@ -38,6 +39,7 @@ use super::broker::{Broker, PendingEvent};
 use super::sync::lock;
 
 pub use export::{ExportQuery, ExportReader, ExportRows};
+pub use past::PastQuote;
 pub use read::{Restored, RestoredTopic};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records progress.
@@ -45,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_arrival_times.sql"),
     include_str!("../../migrations/0003_prune_by_id.sql"),
+    include_str!("../../migrations/0004_candle_tick_times.sql"),
 ];
 
 #[derive(Clone, Debug)]
@@ -104,6 +107,8 @@ pub struct WriteBatch {
     pub events: Vec<PendingEvent>,
     pub ticks: Vec<Tick>,
     pub candles: Vec<Candle>,
+    /// Backfilled ticks that go into stored candles the engine no longer holds.
+    pub candle_merges: Vec<CandleMerge>,
     pub posts: Vec<Post>,
     /// Accepted engagement events with the post's totals after each.
     pub engagement: Vec<(Engagement, Counts)>,
@@ -112,6 +117,15 @@ pub struct WriteBatch {
     /// Set on a follower: the leader's commit group this batch copies, so
     /// the archive records how far it has followed the log.
     pub replicated: Option<LogPosition>,
+}
+
+/// A backfilled tick for the stored candle of `interval` that holds its
+/// time: the market engine's ring for that interval no longer reaches so
+/// far back, so the writer merges the tick into the row (or creates it).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CandleMerge {
+    pub interval: pulse_core::model::CandleInterval,
+    pub tick: Tick,
 }
 
 /// The parts of an ingest call that are not data rows but change the
@@ -448,7 +462,77 @@ impl Storage {
         self.read(move |conn| read::candles(conn, &symbol, interval, from, to, limit))
             .await
     }
+
+    /// Every symbol as its stored candles show it at `at`.
+    pub async fn quotes_at(
+        self: &Arc<Self>,
+        at: i64,
+        spark_points: usize,
+    ) -> Result<Vec<PastQuote>, StorageError> {
+        self.read(move |conn| past::quotes_at(conn, at, spark_points))
+            .await
+    }
+
+    /// Candles of a stored interval that ended in `(from, to]`, oldest end first.
+    pub async fn candles_ended_between(
+        self: &Arc<Self>,
+        symbol: Option<String>,
+        interval: pulse_core::model::CandleInterval,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<Candle>, StorageError> {
+        self.read(move |conn| {
+            past::candles_ended_between(conn, symbol.as_deref(), interval, from, to, limit)
+        })
+        .await
+    }
+
+    /// Posts with `ts` in `(from, to]`, oldest first, with their counts at `counts_at`.
+    pub async fn posts_between(
+        self: &Arc<Self>,
+        from: i64,
+        to: i64,
+        limit: usize,
+        counts_at: i64,
+    ) -> Result<Vec<(Post, Counts)>, StorageError> {
+        self.read(move |conn| past::posts_between(conn, from, to, limit, counts_at))
+            .await
+    }
+
+    /// The newest posts at or before `at`, newest first, with their counts then.
+    pub async fn posts_until(
+        self: &Arc<Self>,
+        at: i64,
+        limit: usize,
+    ) -> Result<Vec<(Post, Counts)>, StorageError> {
+        self.read(move |conn| past::posts_until(conn, at, limit))
+            .await
+    }
+
+    /// Engagement events with `ts` in `(from, to]`, in time order.
+    pub async fn engagement_between(
+        self: &Arc<Self>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<Engagement>, StorageError> {
+        self.read(move |conn| past::engagement_between(conn, from, to, limit))
+            .await
+    }
+
+    /// Stored posts among `ids`, with their counts at `at`.
+    pub async fn posts_by_id(
+        self: &Arc<Self>,
+        ids: Vec<u64>,
+        at: i64,
+    ) -> Result<std::collections::HashMap<u64, (Post, Counts)>, StorageError> {
+        self.read(move |conn| past::posts_by_id(conn, &ids, at))
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_history;

@@ -7,8 +7,10 @@ use rusqlite::{params, Connection, Row};
 
 use crate::fanout::Event;
 use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
+use pulse_core::analytics::market::rollup;
 use pulse_core::model::{Candle, CandleInterval, Counts, Post, Sentiment, SentimentLabel, Tick};
 use pulse_core::protocol::Topic;
+use pulse_core::time::bucket_start;
 
 /// Posts reloaded into the engagement engine (it forgets older ones anyway).
 const ENGAGEMENT_POSTS: usize = 10_000;
@@ -204,6 +206,10 @@ pub(super) fn posts(
     posts
 }
 
+/// The newest `limit` candles of `interval` starting in `[from, to]`,
+/// oldest first. Longer intervals are rolled up from the stored 1 min rows
+/// as they are read, newest bucket first, so the query touches only the
+/// rows of the buckets it answers and holds one bucket's rows at a time.
 pub(super) fn candles(
     conn: &Connection,
     symbol: &str,
@@ -212,26 +218,67 @@ pub(super) fn candles(
     to: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Candle>, rusqlite::Error> {
-    // The newest `limit` candles in the range, returned oldest first.
+    let source = interval.source();
+    // A bucket that starts before `from` is not asked for, but its rows
+    // may start after it: the bounds are widened to whole buckets.
+    let from = from.map(|f| {
+        bucket_start(f, interval.millis()).map_or(f, |start| {
+            if start < f {
+                start.saturating_add(interval.millis())
+            } else {
+                start
+            }
+        })
+    });
+    let to = to.map(|t| {
+        bucket_start(t, interval.millis())
+            .map_or(t, |start| start.saturating_add(interval.millis() - 1))
+    });
     let mut statement = conn.prepare_cached(
         "SELECT symbol, interval, start, open, high, low, close, volume FROM candles
          WHERE symbol = ?1 AND interval = ?2 AND start >= ?3 AND start <= ?4
-         ORDER BY start DESC LIMIT ?5",
+         ORDER BY start DESC",
     )?;
-    let mut rows: Vec<Candle> = statement
-        .query_map(
-            params![
-                symbol,
-                interval.as_str(),
-                from.unwrap_or(i64::MIN),
-                to.unwrap_or(i64::MAX),
-                limit as i64
-            ],
-            candle_from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    rows.reverse();
-    Ok(rows)
+    let mut rows = statement.query(params![
+        symbol,
+        source.as_str(),
+        from.unwrap_or(i64::MIN),
+        to.unwrap_or(i64::MAX),
+    ])?;
+    let mut newest_first: Vec<Candle> = Vec::new();
+    // Rows of the bucket being read, newest first.
+    let mut bucket: Vec<Candle> = Vec::new();
+    let finish = |bucket: &mut Vec<Candle>, out: &mut Vec<Candle>| {
+        bucket.reverse();
+        out.extend(rollup(bucket, interval));
+        bucket.clear();
+    };
+    while newest_first.len() < limit {
+        let Some(row) = rows.next()? else {
+            break;
+        };
+        let candle = candle_from_row(row)?;
+        if source == interval {
+            newest_first.push(candle);
+            continue;
+        }
+        let same_bucket = bucket.first().is_some_and(|newest| {
+            bucket_start(newest.start, interval.millis())
+                == bucket_start(candle.start, interval.millis())
+        });
+        if !same_bucket && !bucket.is_empty() {
+            finish(&mut bucket, &mut newest_first);
+            if newest_first.len() >= limit {
+                break;
+            }
+        }
+        bucket.push(candle);
+    }
+    if newest_first.len() < limit && !bucket.is_empty() {
+        finish(&mut bucket, &mut newest_first);
+    }
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 /// The cluster log position the last commit recorded, if any.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use pulse_core::model::{Candle, CandleInterval, Counts};
+use pulse_core::time::bucket_start;
 
 use super::{CommitLog, LogPosition, Request, Retention, StorageError, WriteBatch};
 use crate::broker::Broker;
@@ -343,6 +344,23 @@ pub(super) fn write_batches<'a>(
          ON CONFLICT (symbol, interval, start) DO UPDATE SET
            open = excluded.open, high = excluded.high, low = excluded.low,
            close = excluded.close, volume = excluded.volume,
+           first_ts = NULL, last_ts = NULL, updated_at = excluded.updated_at",
+    )?;
+    // A backfilled tick into its stored candle: the extremes and the volume
+    // always, the open or close only when the tick is known to be earlier
+    // or later than the candle's own (unknown times keep them).
+    let mut merge_candle = tx.prepare_cached(
+        "INSERT INTO candles (symbol, interval, start, open, high, low, close, volume, updated_at, first_ts, last_ts)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (symbol, interval, start) DO UPDATE SET
+           open = CASE WHEN first_ts IS NOT NULL AND excluded.first_ts < first_ts
+                  THEN excluded.open ELSE open END,
+           close = CASE WHEN last_ts IS NOT NULL AND excluded.last_ts >= last_ts
+                   THEN excluded.close ELSE close END,
+           first_ts = min(first_ts, excluded.first_ts),
+           last_ts = max(last_ts, excluded.last_ts),
+           high = max(high, excluded.high), low = min(low, excluded.low),
+           volume = min(volume + excluded.volume, 1.7976931348623157e308),
            updated_at = excluded.updated_at",
     )?;
     let mut insert_post = tx.prepare_cached(
@@ -443,6 +461,23 @@ pub(super) fn write_batches<'a>(
             c.volume,
             received_at
         ])?;
+    }
+    for batch in &batches {
+        for merge in &batch.candle_merges {
+            let tick = &merge.tick;
+            let Some(start) = bucket_start(tick.ts, merge.interval.millis()) else {
+                continue; // the engine refuses such ticks before they get here
+            };
+            merge_candle.execute(params![
+                tick.symbol,
+                merge.interval.as_str(),
+                start,
+                tick.price,
+                tick.volume,
+                received_at,
+                tick.ts
+            ])?;
+        }
     }
     let mut upsert_topic = tx.prepare_cached(
         "INSERT INTO topics (topic, epoch, last_offset) VALUES (?1, ?2, ?3)

@@ -159,6 +159,33 @@ impl Series {
         }
     }
 
+    /// Applies a backfilled tick to the retained candle of `start` (or a new
+    /// closed one in a gap of the ring); `false` when the ring does not
+    /// reach that far back (or not that far forward), so the candle lives
+    /// in storage only.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn revise(
+        &mut self,
+        start: TimestampMs,
+        price: f64,
+        volume: f64,
+        ts: TimestampMs,
+        cap: usize,
+        symbol: &str,
+        interval: CandleInterval,
+        out: &mut Vec<CandleUpdate>,
+    ) -> bool {
+        let (Some(oldest), Some(newest)) = (self.bars.front(), self.bars.back()) else {
+            return false;
+        };
+        if start > newest.start || (start < oldest.start && self.bars.len() >= cap) {
+            return false;
+        }
+        let before = out.len();
+        self.apply(start, price, volume, ts, cap, symbol, interval, out);
+        out.len() > before
+    }
+
     /// Inserts a stored candle unless a candle for that interval exists
     /// (live data wins). Returns whether it was inserted.
     pub(super) fn seed(&mut self, bar: Bar, cap: usize) -> bool {

@@ -24,14 +24,18 @@
 //! * **Duplicates:** a tick with the same `ts`, `price` and `volume` as the
 //!   last tick applied to its symbol is ignored ([`IgnoreReason::Duplicate`]);
 //!   producers that retry a publish must not double-count volume.
-//! * **Late ticks:** a tick older than the newest tick of its symbol by more
-//!   than [`MarketConfig::late_tolerance_ms`] is ignored
-//!   ([`IgnoreReason::TooLate`]) and counted. A late tick within the
-//!   tolerance is applied ([`TickStatus::AppliedLate`]): it counts towards the
-//!   session volume, VWAP, high and low, and it updates the candle its `ts`
-//!   falls in if that candle is still retained (or inserts it in time order
-//!   if that interval had no candle yet and the ring has room). Such revisions
-//!   of a past candle are published with `closed: true`.
+//! * **Late ticks:** a late tick within [`MarketConfig::late_tolerance_ms`]
+//!   of the newest tick of its symbol is applied ([`TickStatus::AppliedLate`]):
+//!   it counts towards the session volume, VWAP, high and low, and it updates
+//!   the candle its `ts` falls in if that candle is still retained (or inserts
+//!   it in time order if that interval had no candle yet and the ring has
+//!   room). Such revisions of a past candle are published with `closed: true`.
+//! * **Backfill:** a tick older than that is history being filled in
+//!   ([`TickStatus::Backfilled`]): it changes neither `last` nor the session,
+//!   only candles. Candles the rings still hold are revised as for a late
+//!   tick; for each interval whose ring no longer reaches that far the
+//!   outcome names the interval in [`TickOutcome::detached`], and the caller
+//!   merges the tick into its stored candle instead.
 //! * **Open / close:** a candle's `open` is the price of its earliest tick by
 //!   `ts` and its `close` the price of its latest tick by `ts` (equal `ts`:
 //!   the later arrival wins the close, the earlier keeps the open). The
@@ -61,6 +65,7 @@
 
 mod candles;
 mod indicators;
+mod rollup;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -76,9 +81,11 @@ use session::Session;
 use crate::protocol::payload::{CandleUpdate, SymbolSummary};
 use indicators::last_value;
 pub use indicators::{ema, log_returns, rolling_volatility, sma, volatility};
+pub use rollup::{rollup, Rollup};
 
-/// Both candle intervals the engine maintains, finest first.
-pub const INTERVALS: [CandleInterval; 2] = CandleInterval::ALL;
+/// The candle intervals the engine maintains, finest first; the longer ones
+/// are rolled up from its 1 min candles.
+pub const INTERVALS: [CandleInterval; 2] = CandleInterval::STORED;
 
 /// Tuning knobs of [`MarketEngine`].
 #[derive(Clone, Debug, PartialEq)]
@@ -119,7 +126,7 @@ impl MarketConfig {
     fn history(&self, interval: CandleInterval) -> usize {
         match interval {
             CandleInterval::OneSecond => self.history_1s,
-            CandleInterval::OneMinute => self.history_1m,
+            _ => self.history_1m,
         }
     }
 }
@@ -129,8 +136,6 @@ impl MarketConfig {
 pub enum IgnoreReason {
     /// Same ts, price and volume as the last applied tick of the symbol.
     Duplicate,
-    /// Older than the newest tick by more than `late_tolerance_ms`.
-    TooLate,
     /// Non-finite or non-positive price, or non-finite or negative volume.
     InvalidValue,
     /// Timestamp so close to `i64::MIN` that its bucket cannot be computed.
@@ -146,6 +151,9 @@ pub enum TickStatus {
     Applied,
     /// Applied, but older than the newest tick, so `last` did not move.
     AppliedLate,
+    /// Older than the newest tick by more than `late_tolerance_ms`: applied
+    /// to candles only (see [`TickOutcome::detached`]).
+    Backfilled,
     Ignored(IgnoreReason),
 }
 
@@ -156,6 +164,9 @@ pub struct TickOutcome {
     /// Candles that changed, including ones that closed because this tick
     /// opened a later interval. Empty when the tick was ignored.
     pub updates: Vec<CandleUpdate>,
+    /// Intervals whose candle for this (backfilled) tick is no longer
+    /// retained: the tick belongs in the stored candle of that interval.
+    pub detached: Vec<CandleInterval>,
 }
 
 impl TickOutcome {
@@ -163,6 +174,7 @@ impl TickOutcome {
         Self {
             status: TickStatus::Ignored(reason),
             updates: Vec::new(),
+            detached: Vec::new(),
         }
     }
 
@@ -179,22 +191,23 @@ struct SymbolState {
     session: Option<Session>,
     /// (ts, price, volume) of the last applied tick, for duplicate detection.
     last_applied: Option<(TimestampMs, f64, f64)>,
-    ignored_late: u64,
+    backfilled: u64,
     ignored_duplicate: u64,
 }
 
 impl SymbolState {
+    /// The series `interval` is built from (the 1 min one for longer intervals).
     fn series(&self, interval: CandleInterval) -> &Series {
-        match interval {
+        match interval.source() {
             CandleInterval::OneSecond => &self.s1,
-            CandleInterval::OneMinute => &self.m1,
+            _ => &self.m1,
         }
     }
 
     fn series_mut(&mut self, interval: CandleInterval) -> &mut Series {
-        match interval {
+        match interval.source() {
             CandleInterval::OneSecond => &mut self.s1,
-            CandleInterval::OneMinute => &mut self.m1,
+            _ => &mut self.m1,
         }
     }
 }
@@ -253,8 +266,16 @@ impl MarketEngine {
         let moved_last = match &mut state.session {
             Some(session) => {
                 if ts < session.last_ts.saturating_sub(tolerance) {
-                    state.ignored_late += 1;
-                    return TickOutcome::ignored(IgnoreReason::TooLate);
+                    state.backfilled += 1;
+                    return Self::backfill(
+                        &self.cfg,
+                        state,
+                        &tick.symbol,
+                        starts,
+                        price,
+                        volume,
+                        ts,
+                    );
                 }
                 session.apply(price, volume, ts)
             }
@@ -286,6 +307,42 @@ impl MarketEngine {
                 TickStatus::AppliedLate
             },
             updates,
+            detached: Vec::new(),
+        }
+    }
+
+    /// A tick far behind the live edge: into the retained candles it falls
+    /// in, and the other intervals named as detached.
+    fn backfill(
+        cfg: &MarketConfig,
+        state: &mut SymbolState,
+        symbol: &str,
+        starts: [TimestampMs; INTERVALS.len()],
+        price: f64,
+        volume: f64,
+        ts: TimestampMs,
+    ) -> TickOutcome {
+        let mut updates = Vec::new();
+        let mut detached = Vec::new();
+        for (start, interval) in starts.into_iter().zip(INTERVALS) {
+            let held = state.series_mut(interval).revise(
+                start,
+                price,
+                volume,
+                ts,
+                cfg.history(interval),
+                symbol,
+                interval,
+                &mut updates,
+            );
+            if !held {
+                detached.push(interval);
+            }
+        }
+        TickOutcome {
+            status: TickStatus::Backfilled,
+            updates,
+            detached,
         }
     }
 
@@ -336,14 +393,13 @@ impl MarketEngine {
             if entry.last_applied == Some((ts, price, volume)) {
                 return refuse(IgnoreReason::Duplicate);
             }
-            if entry
+            let backfill = entry
                 .newest_ts
-                .is_some_and(|newest| ts < newest.saturating_sub(tolerance))
-            {
-                return refuse(IgnoreReason::TooLate);
+                .is_some_and(|newest| ts < newest.saturating_sub(tolerance));
+            if !backfill {
+                entry.newest_ts = Some(entry.newest_ts.map_or(ts, |newest| newest.max(ts)));
+                entry.last_applied = Some((ts, price, volume));
             }
-            entry.newest_ts = Some(entry.newest_ts.map_or(ts, |newest| newest.max(ts)));
-            entry.last_applied = Some((ts, price, volume));
         }
         Ok(())
     }
@@ -400,6 +456,9 @@ impl MarketEngine {
                 .iter()
                 .all(|p| p.is_finite() && *p > 0.0);
             if !prices_ok || !c.volume.is_finite() || c.volume < 0.0 {
+                continue;
+            }
+            if !c.interval.is_stored() {
                 continue;
             }
             let Some(start) = bucket_start(c.start, c.interval.millis()) else {
@@ -460,7 +519,7 @@ impl MarketEngine {
             ema: last_value(&ema(&closes, self.cfg.ema_period)),
             volatility: volatility(&closes, self.cfg.volatility_window),
             tick_count: s.tick_count,
-            ignored_late: state.ignored_late,
+            backfilled: state.backfilled,
             ignored_duplicate: state.ignored_duplicate,
         })
     }
@@ -473,19 +532,27 @@ impl MarketEngine {
             .collect()
     }
 
-    /// Retained candles of `symbol`, oldest first (empty if unknown).
+    /// Retained candles of `symbol`, oldest first (empty if unknown); the
+    /// longer intervals rolled up from the retained 1 min candles.
     pub fn candles(&self, symbol: &str, interval: CandleInterval) -> Vec<Candle> {
-        self.symbols
+        let source = interval.source();
+        let candles: Vec<Candle> = self
+            .symbols
             .get(symbol)
             .map(|state| {
                 state
-                    .series(interval)
+                    .series(source)
                     .bars
                     .iter()
-                    .map(|b| b.candle(symbol, interval))
+                    .map(|b| b.candle(symbol, source))
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if source == interval {
+            candles
+        } else {
+            rollup(&candles, interval)
+        }
     }
 
     /// Tracked symbols, sorted.

@@ -41,21 +41,16 @@ fn engine() -> MarketEngine {
 fn check_batch_names_the_first_tick_that_would_be_ignored() {
     let mut e = engine();
     e.apply(&tick("AAPL", 10.0, 1.0, T0 + 10_000));
-    // Late by more than the 2 s tolerance.
-    let late = [
+    // Late by more than the 2 s tolerance: a backfill, which the engine
+    // takes, and which does not move the newest tick the batch's later
+    // ticks are measured against.
+    let backfill = [
         tick("AAPL", 10.0, 1.0, T0 + 11_000),
         tick("AAPL", 10.0, 1.0, T0 + 7_000),
+        tick("AAPL", 10.0, 1.0, T0 + 11_000),
     ];
-    assert_eq!(e.check_batch(&late), Err((1, IgnoreReason::TooLate)));
-    // Late relative to an earlier tick of the same batch.
-    let late_in_batch = [
-        tick("MSFT", 10.0, 1.0, T0 + 20_000),
-        tick("MSFT", 10.0, 2.0, T0 + 1_000),
-    ];
-    assert_eq!(
-        e.check_batch(&late_in_batch),
-        Err((1, IgnoreReason::TooLate))
-    );
+    assert_eq!(e.check_batch(&backfill), Err((2, IgnoreReason::Duplicate)));
+    assert_eq!(e.check_batch(&backfill[..2]), Ok(()));
     let duplicate = [tick("AAPL", 10.0, 1.0, T0 + 10_000)];
     assert_eq!(e.check_batch(&duplicate), Err((0, IgnoreReason::Duplicate)));
     // The engine tracks at most 3 symbols: AAPL plus two new ones fit, a third does not.
@@ -288,16 +283,28 @@ fn late_ticks_within_tolerance_revise_past_candles() {
     assert_eq!(s.open, 20.0, "session open is the earliest tick");
     assert_eq!((s.high, s.volume), (20.0, 3.0));
 
-    // 2.5 s behind the newest: beyond the tolerance, ignored.
+    // 2.5 s behind the newest: beyond the tolerance, a backfill. The
+    // session and `last` stay; no 1 s candle is retained that far back in
+    // a ring with room, so one is inserted; the 1 min candle is revised.
     let out = e.apply(&tick("X", 5.0, 1.0, T0 - 1_000));
-    assert_eq!(out.status, TickStatus::Ignored(IgnoreReason::TooLate));
+    assert_eq!(out.status, TickStatus::Backfilled);
     let s = e.summary("X").unwrap();
-    assert_eq!((s.low, s.ignored_late), (10.0, 1));
+    assert_eq!(
+        (s.low, s.last, s.volume, s.backfilled),
+        (10.0, 11.0, 3.0, 1)
+    );
+    assert!(out.detached.is_empty(), "{out:?}");
+    assert!(out.updates.iter().all(|u| u.closed));
+
+    assert_eq!(
+        e.candles("X", CandleInterval::OneSecond)[0].start,
+        T0 - 1_000
+    );
 
     // A late tick at the newest candle but an earlier ts keeps the close.
     e.apply(&tick("X", 30.0, 1.0, T0 + 1_100));
     let s1 = e.candles("X", CandleInterval::OneSecond);
-    assert_eq!((s1[1].open, s1[1].close, s1[1].high), (30.0, 11.0, 30.0));
+    assert_eq!((s1[2].open, s1[2].close, s1[2].high), (30.0, 11.0, 30.0));
     assert_eq!(e.summary("X").unwrap().last, 11.0);
 
     // Equal ts: the later arrival sets close and last.
@@ -483,4 +490,48 @@ fn summaries_name_their_interval_on_the_wire() {
     let s = serde_json::to_value(e.summary("X").unwrap()).unwrap();
     assert_eq!(s["indicator_interval"], "1s");
     assert_eq!(s["symbol"], "X");
+}
+
+#[test]
+fn a_backfill_revises_held_candles_and_names_the_intervals_it_is_too_old_for() {
+    let mut e = engine(); // rings of 5 candles
+    let minute = 60_000;
+    // 1 min ring: T0 .. T0+4 min; 1 s ring: the last 5 seconds.
+    for ts in (0..4)
+        .map(|i| T0 + i * minute)
+        .chain((0..5).map(|i| T0 + 4 * minute + i * 1_000))
+    {
+        e.apply(&tick("B", 10.0, 1.0, ts));
+    }
+    let live = e.summary("B").unwrap();
+    // Inside the 1 min ring, too old for the 1 s one (it holds 5 seconds).
+    let out = e.apply(&tick("B", 12.0, 2.0, T0 + minute + 30_000));
+    assert_eq!(out.status, TickStatus::Backfilled);
+    assert_eq!(out.detached, [CandleInterval::OneSecond]);
+    assert_eq!(out.updates.len(), 1);
+    let revised = &out.updates[0];
+    assert!(revised.closed);
+    assert_eq!(
+        (
+            revised.candle.start,
+            revised.candle.high,
+            revised.candle.close,
+            revised.candle.volume
+        ),
+        (T0 + minute, 12.0, 12.0, 3.0)
+    );
+    // Older than both rings.
+    let out = e.apply(&tick("B", 9.0, 1.0, T0 - 10 * minute));
+    assert_eq!(out.detached, CandleInterval::STORED);
+    assert!(out.updates.is_empty());
+    assert_eq!(e.candles("B", CandleInterval::OneMinute).len(), 5);
+    let after = e.summary("B").unwrap();
+    assert_eq!(
+        (after.last, after.volume, after.high),
+        (live.last, live.volume, live.high)
+    );
+    assert_eq!(after.backfilled, 2);
+    // A live tick still moves the edge.
+    let out = e.apply(&tick("B", 11.0, 1.0, T0 + 5 * minute));
+    assert_eq!(out.status, TickStatus::Applied);
 }

@@ -180,7 +180,7 @@ fn candles_replay_as_the_ticks_of_the_same_candle() {
             (10.0, 30.5, candle.start),
             (12.5, 0.0, candle.start + 1),
             (9.75, 0.0, candle.start + 2),
-            (11.0, 0.0, candle.start + 59_999),
+            (11.0, 0.0, candle.start + 3),
         ];
         let got: Vec<(f64, f64, i64)> = payloads
             .iter()

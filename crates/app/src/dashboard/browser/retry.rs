@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 
-use super::DashboardData;
+use crate::dashboard::DashboardData;
 use crate::live::Backoff;
 use crate::rpc_error::RpcError;
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{decode, load_dashboard, Panels, Routed};
+use crate::chart_view::ChartView;
+use crate::dashboard::{decode, load_dashboard, Panels, Routed};
 use crate::live::{connect, ConnectionStatus, FrameCoalescer, LiveEvent, Subscription};
 use crate::price_panel::load_symbol;
 use pulse_core::protocol::{CandleUpdate, EventFrame, StreamPosition};
@@ -32,11 +33,12 @@ pub fn start(
     positions: BTreeMap<String, StreamPosition>,
     status: RwSignal<ConnectionStatus>,
     selected: Memo<String>,
+    view: Memo<ChartView>,
     loading: RwSignal<bool>,
 ) {
     let recent_candles = RecentCandles::default();
     let coalescer = frame_coalescer(panels, Rc::clone(&recent_candles));
-    let reset = reloader(panels, selected);
+    let reset = reloader(panels, selected, view);
     connect(
         subscriptions(panels, positions),
         status,
@@ -45,7 +47,7 @@ pub fn start(
             LiveEvent::Reset { topic } => reset(topic),
         },
     );
-    follow_selection(panels, selected, loading, recent_candles);
+    follow_selection(panels, selected, view, loading, recent_candles);
     scroll_engagement(panels);
 }
 
@@ -94,7 +96,11 @@ fn subscriptions(panels: Panels, positions: BTreeMap<String, StreamPosition>) ->
 
 /// What to do when a topic's history was lost: collect the resets of one
 /// reconnect, then reload the dashboard once and reset those panels.
-fn reloader(panels: Panels, selected: Memo<String>) -> impl Fn(String) + 'static {
+fn reloader(
+    panels: Panels,
+    selected: Memo<String>,
+    view: Memo<ChartView>,
+) -> impl Fn(String) + 'static {
     let resets: Rc<RefCell<Vec<String>>> = Rc::default();
     move |topic| {
         let first = {
@@ -103,15 +109,20 @@ fn reloader(panels: Panels, selected: Memo<String>) -> impl Fn(String) + 'static
             pending.len() == 1
         };
         if first {
-            spawn_local(reload(panels, selected, Rc::clone(&resets)));
+            spawn_local(reload(panels, selected, view, Rc::clone(&resets)));
         }
     }
 }
 
-async fn reload(panels: Panels, selected: Memo<String>, resets: Rc<RefCell<Vec<String>>>) {
+async fn reload(
+    panels: Panels,
+    selected: Memo<String>,
+    view: Memo<ChartView>,
+    resets: Rc<RefCell<Vec<String>>>,
+) {
     gloo_timers::future::sleep(RESET_GATHERING).await;
     let symbol = selected.get_untracked();
-    match load_dashboard(Some(symbol)).await {
+    match load_dashboard(Some(symbol), Some(view.get_untracked())).await {
         Ok(data) => {
             let topics = std::mem::take(&mut *resets.borrow_mut());
             panels.reset(&topics, data);
@@ -123,40 +134,47 @@ async fn reload(panels: Panels, selected: Memo<String>, resets: Rc<RefCell<Vec<S
     }
 }
 
-/// Selecting a symbol (URL `?symbol=`) loads its candles and sentiment.
+/// Selecting a symbol (URL `?symbol=`) loads its candles and sentiment; a
+/// new interval or range (`?interval=`, `?range=`) its candles.
 fn follow_selection(
     panels: Panels,
     selected: Memo<String>,
+    view: Memo<ChartView>,
     loading: RwSignal<bool>,
     recent_candles: RecentCandles,
 ) {
     Effect::new(move |_| {
         let symbol = selected.get();
-        if panels.price.with_untracked(|p| p.symbol == symbol) {
+        let wanted = view.get();
+        if panels
+            .price
+            .with_untracked(|p| p.symbol == symbol && p.view == wanted)
+        {
             return;
         }
         loading.set(true);
         spawn_local(load_selected(
             panels,
-            selected,
+            (selected, symbol),
+            (view, wanted),
             loading,
-            symbol,
             Rc::clone(&recent_candles),
         ));
     });
 }
 
-/// Loads `symbol`, catches its candles up with the events seen meanwhile,
-/// and shows it unless a newer selection came first.
+/// Loads `symbol` as `view` shows it, catches its candles up with the
+/// events seen meanwhile, and shows it unless a newer selection came first.
 async fn load_selected(
     panels: Panels,
-    selected: Memo<String>,
+    (selected, symbol): (Memo<String>, String),
+    (current_view, view): (Memo<ChartView>, ChartView),
     loading: RwSignal<bool>,
-    symbol: String,
     recent_candles: RecentCandles,
 ) {
-    let result = load_symbol(symbol.clone()).await;
-    if selected.get_untracked() != symbol {
+    let symbol_changed = panels.price.with_untracked(|p| p.symbol != symbol);
+    let result = load_symbol(symbol.clone(), Some(view)).await;
+    if selected.get_untracked() != symbol || current_view.get_untracked() != view {
         return; // a newer selection is loading
     }
     match result {
@@ -166,7 +184,9 @@ async fn load_selected(
                 price.apply(*offset, update.clone());
             }
             panels.price.set(price);
-            panels.sentiment.update(|s| s.symbol = data.sentiment);
+            if symbol_changed {
+                panels.sentiment.update(|s| s.symbol = data.sentiment);
+            }
         }
         Err(error) => leptos::logging::warn!("loading {symbol} failed: {error}"),
     }

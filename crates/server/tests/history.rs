@@ -1,0 +1,248 @@
+//! History you can travel, against a real server with a database: a file
+//! of historical daily closes replayed with `pulse replay`, read back at
+//! every interval after a restart, drawn by the server-rendered page for
+//! its range, shown as it was at a past moment, and played back from there.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use pulse_server::replay::{run, ReplayArgs};
+use pulse_server::RunningServer;
+use serde_json::Value;
+
+const DAY_MS: i64 = 86_400_000;
+/// 2019-01-02T14:30:00Z, the first close's time of day kept for every day.
+const FIRST_CLOSE: i64 = 1_546_387_200_000 + 14 * 3_600_000 + 30 * 60_000;
+const INTERVALS: [&str; 5] = ["1s", "1m", "5m", "1h", "1d"];
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pulse-history-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// 300 weekday closes from 2019-01-02: a deterministic walk around 2,500.
+fn daily_closes() -> Vec<(i64, f64)> {
+    let mut closes = Vec::new();
+    let mut price = 2_510.03;
+    let mut day = 0;
+    let mut seed: u64 = 2019;
+    while closes.len() < 300 {
+        let ts = FIRST_CLOSE + day * DAY_MS;
+        // 1970-01-01 was a Thursday: day numbers 2 and 3 (mod 7) are weekends.
+        let weekday = (ts / DAY_MS + 4) % 7;
+        if weekday != 0 && weekday != 6 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let step = ((seed >> 33) % 2_001) as f64 / 1_000.0 - 1.0; // −1 % … +1 %
+            price = (price * (1.0 + step / 100.0) * 100.0).round() / 100.0;
+            closes.push((ts, price));
+        }
+        day += 1;
+    }
+    closes
+}
+
+async fn start_on(db: &std::path::Path) -> RunningServer {
+    let db = db.to_owned();
+    start(move |config| {
+        config.in_memory = false;
+        config.db = db;
+        config.sync = "normal".into();
+        config.ingest_rate = 0.0;
+    })
+    .await
+}
+
+async fn get(server: &RunningServer, path: &str) -> Value {
+    let (status, body) = http(server, "GET", path, &[], b"").await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+fn closes_of(candles: &Value) -> Vec<f64> {
+    candles
+        .as_array()
+        .expect("an array of candles")
+        .iter()
+        .map(|c| c["close"].as_f64().expect("close"))
+        .collect()
+}
+
+#[tokio::test]
+async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
+    let dir = temp_dir("daily");
+    let db = dir.join("pulse.db");
+    let closes = daily_closes();
+    let csv: String = std::iter::once("symbol,price,volume,ts\n".to_owned())
+        .chain(
+            closes
+                .iter()
+                .map(|(ts, price)| format!("SPX,{price},1000,{ts}\n")),
+        )
+        .collect();
+    let file = dir.join("spx-daily.csv");
+    std::fs::write(&file, csv).expect("file written");
+
+    let server = start_on(&db).await;
+    let summary = run(&ReplayArgs {
+        file,
+        url: format!("http://{}", server.addr()),
+        rate: None,
+        token: None,
+    })
+    .await
+    .expect("replay runs");
+    assert_eq!(summary.accepted, 300, "{:?}", summary.problems());
+    server.shutdown().await.expect("clean shutdown");
+
+    let server = start_on(&db).await;
+    let expected: Vec<f64> = closes.iter().map(|c| c.1).collect();
+    for interval in INTERVALS {
+        let candles = get(&server, &format!("/api/candles/SPX?interval={interval}")).await;
+        assert_eq!(closes_of(&candles), expected, "{interval}");
+        let first = &candles[0];
+        assert_eq!(first["interval"], interval);
+        let width = match interval {
+            "1s" => 1_000,
+            "1m" => 60_000,
+            "5m" => 300_000,
+            "1h" => 3_600_000,
+            _ => DAY_MS,
+        };
+        assert_eq!(
+            first["start"].as_i64(),
+            Some(FIRST_CLOSE - FIRST_CLOSE % width)
+        );
+    }
+
+    // The server's SMA 20 and last close, against the file's own.
+    let snapshot = get(&server, "/api/snapshot").await;
+    let spx = snapshot["symbols"]
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .find(|s| s["symbol"] == "SPX")
+        .expect("SPX is tracked after the restart")
+        .clone();
+    let last20 = &expected[expected.len() - 20..];
+    let sma20 = last20.iter().sum::<f64>() / 20.0;
+    assert_eq!(spx["last"].as_f64(), expected.last().copied());
+    let sma = spx["sma"].as_f64().expect("an SMA over 300 closes");
+    assert!((sma - sma20).abs() < 1e-9, "server {sma}, file {sma20}");
+
+    // Pages: the newest 100, and where the older ones continue.
+    let (status, head, page) = http_with_head(
+        server.addr(),
+        "GET",
+        "/api/candles/SPX?interval=1d&limit=100",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(closes_of(&page), expected[200..]);
+    let older: i64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-pulse-older: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("an x-pulse-older header");
+    let next = get(
+        &server,
+        &format!("/api/candles/SPX?interval=1d&limit=100&to={older}"),
+    )
+    .await;
+    assert_eq!(closes_of(&next), expected[100..200]);
+
+    for (path, needle) in [
+        (
+            "/api/candles/SPX?interval=2d",
+            "interval must be one of 1s, 1m, 5m, 1h, 1d",
+        ),
+        (
+            "/api/candles/SPX?interval=1d&from=10&to=5",
+            "from must not be after to",
+        ),
+        ("/api/candles/SPX?interval=1d&limit=0", "limit must be"),
+        ("/api/candles/SPX?interval=1d&limit=10001", "limit must be"),
+    ] {
+        let (status, body) = http(&server, "GET", path, &[], b"").await;
+        assert_eq!(status, 400, "{path}");
+        assert!(body.to_string().contains(needle), "{path}: {body}");
+    }
+
+    // The server-rendered page draws the range asked for in the URL.
+    let page = get(&server, "/?symbol=SPX&interval=1d&range=all").await;
+    let html = page.as_str().expect("html");
+    assert!(
+        html.contains("300 candles"),
+        "the page shows every daily candle"
+    );
+
+    // And the page as it was half an hour before the 151st close.
+    let (_, close150) = closes[149];
+    let (day151, close151) = closes[150];
+    let at = day151 - 30 * 60_000;
+    let page = get(
+        &server,
+        &format!("/?symbol=SPX&interval=1d&range=all&at={at}"),
+    )
+    .await;
+    let html = page.as_str().expect("html");
+    assert!(html.contains("150 candles"), "only what existed by then");
+    assert!(
+        html.contains(&format!("{close150:.2}")),
+        "the price header shows the close before, {close150:.2}"
+    );
+    assert!(
+        html.contains("data-testid=\"travel-clock\""),
+        "the player is shown"
+    );
+
+    // Playing on from there: the next close, when its candle ended.
+    let form = format!(
+        "symbol=SPX&view%5Binterval%5D=1d&view%5Brange%5D=All&from={at}&to={}",
+        at + 3_600_000
+    );
+    let (status, played) = http(
+        &server,
+        "POST",
+        "/rpc/played",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{played}");
+    let events = played["events"].as_array().expect("events");
+    let ticks: Vec<&Value> = events.iter().filter_map(|e| e[1].get("Tick")).collect();
+    assert_eq!(ticks.len(), 1, "{played}");
+    assert_eq!(ticks[0]["price"].as_f64(), Some(close151));
+    let minute_end = day151 - day151 % 60_000 + 60_000;
+    assert_eq!(ticks[0]["ts"].as_i64(), Some(minute_end));
+    let candle = events
+        .iter()
+        .find_map(|e| e[1].get("Candle"))
+        .expect("the chart's candle too");
+    assert_eq!(candle[1]["candle"]["close"].as_f64(), Some(close151));
+    assert_eq!(played["until"].as_i64(), Some(at + 3_600_000));
+    let (status, body) = http(
+        &server,
+        "POST",
+        "/rpc/played",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!(
+            "symbol=SPX&view%5Binterval%5D=1d&view%5Brange%5D=All&from={at}&to={}",
+            at + 2 * 3_600_000 + 1
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400, "a span longer than an hour: {body}");
+
+    server.shutdown().await.expect("clean shutdown");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
