@@ -63,6 +63,14 @@ impl ApiError {
         Self::new(status, code, message)
     }
 
+    /// The same error, naming the argument at fault.
+    pub fn with_field(self, field: &'static str) -> Self {
+        Self {
+            field: Some(field),
+            ..self
+        }
+    }
+
     fn bad_request(message: impl Into<String>) -> Self {
         Self::of(ErrorKind::Invalid, "invalid_parameter", message)
     }

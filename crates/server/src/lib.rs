@@ -11,6 +11,7 @@ pub mod cors;
 pub mod csrf;
 pub mod deadline;
 pub mod errors;
+pub mod export;
 pub mod fanout;
 pub mod guard;
 pub mod history;
@@ -235,6 +236,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         rate_limiter: Arc::new(rate_limit::RateLimiter::new(config.ingest_rate)),
+        exports: Arc::default(),
         rpc: Arc::new(state::RpcState::new(
             config.rpc_write_rate,
             config.rpc_read_rate,

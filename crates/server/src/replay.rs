@@ -9,11 +9,16 @@
 //! summary says which records were acknowledged, which were rejected and
 //! which got no answer.
 
+mod candle;
+mod outstanding;
+mod progress;
 mod records;
 
 use super::deadline::sleep_until_some;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -26,6 +31,8 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use outstanding::{publish_id, Outstanding};
+use progress::{Counted, Progress};
 use pulse_core::protocol::MAX_CLIENT_FRAME_BYTES;
 pub use records::{Entry, FileError, Record, Records};
 
@@ -124,6 +131,19 @@ pub struct ReplaySummary {
 }
 
 impl ReplaySummary {
+    /// A publish was acknowledged: its record is accepted once all of its
+    /// publishes are and none was refused.
+    fn acknowledged(&mut self, settled: outstanding::Settled) {
+        if settled.last && !self.rejected.contains_key(&settled.line) {
+            self.accepted += 1;
+        }
+    }
+
+    /// A publish was refused: its record is rejected (with the first reason).
+    fn refused(&mut self, line: u64, message: String) {
+        self.rejected.entry(line).or_insert(message);
+    }
+
     /// Every record was acknowledged.
     pub fn succeeded(&self) -> bool {
         self.rejected.is_empty() && self.unanswered.is_empty() && self.interrupted.is_none()
@@ -335,24 +355,30 @@ fn answer_of(message: Message) -> Option<Answer> {
     }
 }
 
+/// The file's records, its size and the bytes read from it so far.
+type Opened = (Records<Counted<std::fs::File>>, u64, Arc<AtomicU64>);
+
 /// Opens the file and, for CSV, reads its header (on a blocking thread).
-async fn open(path: PathBuf) -> Result<Records<std::fs::File>, ReplayError> {
+async fn open(path: PathBuf) -> Result<Opened, ReplayError> {
     tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path).map_err(|source| ReplayError::Read {
             path: path.clone(),
             source,
         })?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        let (file, read) = Counted::new(file);
         let csv = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
-        if csv {
+        let records = if csv {
             Records::csv(file).map_err(|source| match source {
                 FileError::Io(source) => ReplayError::Read { path, source },
                 source => ReplayError::File { path, source },
-            })
+            })?
         } else {
-            Ok(Records::ndjson(file))
-        }
+            Records::ndjson(file)
+        };
+        Ok((records, size, read))
     })
     .await
     .map_err(|error| ReplayError::Read {
@@ -384,17 +410,11 @@ impl Pacing {
     }
 }
 
-/// A publish sent and not yet answered.
-struct InFlight {
-    frame: String,
-    rate_limited: u32,
-}
-
 /// Sends every record and waits for the server's answer to each.
 pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
     let mut pacing = args.rate.map(Pacing::new).transpose()?;
     let request = upgrade_request(&args.url, args.token.as_deref())?;
-    let records = open(args.file.clone()).await?;
+    let (records, size, read) = open(args.file.clone()).await?;
 
     let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
@@ -431,8 +451,8 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
     });
 
     let mut summary = ReplaySummary::default();
-    let mut in_flight: BTreeMap<u64, InFlight> = BTreeMap::new();
-    let mut in_flight_bytes = 0usize;
+    let mut in_flight = Outstanding::default();
+    let mut progress = Progress::new(size, read);
     let mut retry: VecDeque<u64> = VecDeque::new();
     let mut paused_until: Option<Instant> = None;
     let mut backoff = Duration::from_millis(250);
@@ -447,7 +467,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
             .flatten()
             .max()
             .filter(|&at| at > now);
-        let window_open = in_flight.len() < WINDOW && in_flight_bytes < WINDOW_BYTES;
+        let window_open = in_flight.len() < WINDOW && in_flight.bytes() < WINDOW_BYTES;
         let has_work = !retry.is_empty() || (window_open && !file_done);
         let ready = open && wait_until.is_none() && has_work;
         tokio::select! {
@@ -460,9 +480,8 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                 };
                 match answer {
                     Answer::Published(id) => {
-                        if let Some(done) = in_flight.remove(&id) {
-                            in_flight_bytes -= done.frame.len();
-                            summary.accepted += 1;
+                        if let Some(settled) = in_flight.settle(id) {
+                            summary.acknowledged(settled);
                             backoff = Duration::from_millis(250);
                         }
                     }
@@ -470,16 +489,13 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                         return Err(ReplayError::Unauthorized { url: args.url.clone(), message });
                     }
                     Answer::Refused { id, code, message } => {
-                        let Some(waiting) = in_flight.get_mut(&id) else { continue };
-                        if code == "rate_limited" && waiting.rate_limited < MAX_RATE_LIMIT_RETRIES {
+                        if code == "rate_limited" && in_flight.retry(id, MAX_RATE_LIMIT_RETRIES) {
                             // Not applied: send it again after a pause.
-                            waiting.rate_limited += 1;
                             retry.push_back(id);
                             paused_until = Some(Instant::now() + backoff);
                             backoff = (backoff * 2).min(MAX_BACKOFF);
-                        } else if let Some(done) = in_flight.remove(&id) {
-                            in_flight_bytes -= done.frame.len();
-                            summary.rejected.insert(id, message);
+                        } else if let Some(settled) = in_flight.settle(id) {
+                            summary.refused(settled.line, message);
                         }
                     }
                     Answer::Unattributed(note) => {
@@ -499,7 +515,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
             () = sleep_until_some(wait_until), if open && wait_until.is_some() && has_work => {}
             () = std::future::ready(()), if ready && !retry.is_empty() => {
                 let Some(id) = retry.pop_front() else { continue };
-                let Some(frame) = in_flight.get(&id).map(|f| f.frame.clone()) else { continue };
+                let Some(frame) = in_flight.frame(id) else { continue };
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     open = false;
                 }
@@ -517,28 +533,41 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                 }
                 Some(Ok(Entry::Record(record))) => {
                     let line = record.line;
-                    let frame = serde_json::json!({
-                        "op": "publish", "topic": record.topic, "data": record.data, "id": line,
-                    })
-                    .to_string();
-                    if frame.len() > MAX_CLIENT_FRAME_BYTES {
+                    let frames: Vec<String> = record
+                        .payloads
+                        .iter()
+                        .enumerate()
+                        .map(|(part, data)| {
+                            serde_json::json!({
+                                "op": "publish", "topic": record.topic, "data": data,
+                                "id": publish_id(line, part),
+                            })
+                            .to_string()
+                        })
+                        .collect();
+                    if let Some(large) = frames.iter().map(String::len).find(|&n| n > MAX_CLIENT_FRAME_BYTES) {
                         summary.invalid += 1;
                         summary.rejected.insert(line, format!(
-                            "the record takes {} bytes as a publish frame; the server takes at most {MAX_CLIENT_FRAME_BYTES}",
-                            frame.len()
+                            "the record takes {large} bytes as a publish frame; the server takes at most {MAX_CLIENT_FRAME_BYTES}"
                         ));
-                        continue;
-                    }
-                    if sink.send(Message::Text(frame.clone().into())).await.is_err() {
-                        open = false;
-                        summary.unsent_from = Some(line);
                         continue;
                     }
                     if in_flight.is_empty() {
                         last_heard = Instant::now();
                     }
-                    in_flight_bytes += frame.len();
-                    in_flight.insert(line, InFlight { frame, rate_limited: 0 });
+                    let mut sent_parts = 0;
+                    for (part, frame) in frames.into_iter().enumerate() {
+                        if sink.send(Message::Text(frame.clone().into())).await.is_err() {
+                            open = false;
+                            break;
+                        }
+                        in_flight.insert(publish_id(line, part), frame);
+                        sent_parts += 1;
+                    }
+                    if sent_parts == 0 {
+                        summary.unsent_from = Some(line);
+                        continue;
+                    }
                     summary.sent += 1;
                     summary.sent_lines = Some(summary.sent_lines.map_or((line, line), |(first, _)| (first, line)));
                     pace(&mut pacing);
@@ -551,6 +580,7 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                 break;
             }
         }
+        progress.update(summary.accepted + summary.rejected.len() as u64);
         if paused_until.is_some_and(|at| at <= Instant::now()) {
             paused_until = None;
         }
@@ -560,13 +590,13 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                 loop {
                     match answers.recv().await {
                         Some(Answer::Published(id)) => {
-                            if in_flight.remove(&id).is_some() {
-                                summary.accepted += 1;
+                            if let Some(settled) = in_flight.settle(id) {
+                                summary.acknowledged(settled);
                             }
                         }
                         Some(Answer::Refused { id, message, .. }) => {
-                            if in_flight.remove(&id).is_some() {
-                                summary.rejected.insert(id, message);
+                            if let Some(settled) = in_flight.settle(id) {
+                                summary.refused(settled.line, message);
                             }
                         }
                         Some(Answer::Unattributed(_)) => {}
@@ -592,7 +622,12 @@ pub async fn run(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
         };
     }
     drop(entries);
-    summary.unanswered = in_flight.into_keys().collect();
+    progress.finish();
+    summary.unanswered = in_flight
+        .lines()
+        .into_iter()
+        .filter(|line| !summary.rejected.contains_key(line))
+        .collect();
     if open {
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
     }

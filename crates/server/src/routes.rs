@@ -16,7 +16,7 @@ use pulse_app::{shell, App};
 use tower_http::compression::CompressionLayer;
 
 use crate::state::AppState;
-use crate::{api, backend, cors, csrf, guard, metrics, rpc_admission, ws};
+use crate::{api, backend, cors, csrf, export, guard, metrics, rpc_admission, ws};
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sentiment", post(api::post_sentiment))
         .route("/api/snapshot", get(api::get_snapshot))
         .route("/api/candles/{symbol}", get(api::get_candles))
+        .route("/api/export", get(export::get_export))
         .route(
             "/rpc/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -154,6 +155,11 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
                 "Subscribed per-symbol topics of symbols without data (bounded by --max-pending-topics).",
                 state.pending_topics.len() as u64,
             ),
+            (
+                "pulse_exports_running",
+                "Exports streaming now (bounded by max_exports).",
+                state.exports.running() as u64,
+            ),
         ],
         &[
             ("max_symbols", config.max_symbols as f64),
@@ -169,6 +175,7 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             ("max_queued_bytes", config.max_queued_bytes as f64),
             ("max_body_bytes", config.max_body_bytes as f64),
             ("ingest_rate", config.ingest_rate),
+            ("max_exports", state.exports.max() as f64),
         ],
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

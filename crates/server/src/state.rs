@@ -26,6 +26,8 @@ pub struct AppState {
     /// Subscribed per-symbol topics of symbols without data yet.
     pub pending_topics: Arc<super::pending_topics::PendingTopics>,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Slots of the exports running now (`GET /api/export`).
+    pub exports: Arc<super::export::ExportSlots>,
     /// The server functions' rate limits.
     pub rpc: Arc<RpcState>,
     /// Becomes `true` when the server shuts down; connections close on it.

@@ -2,8 +2,9 @@
 //! NDJSON), so a file of any size is replayed in constant memory.
 //!
 //! Each record's kind comes from its fields: `price` → tick, `text` → post,
-//! `post_id` → engagement. A tick or engagement without `ts` is stamped with
-//! the current time. Line numbers are the file's own (a CSV record whose
+//! `post_id` → engagement, `open`/`high`/`low`/`close`/`start` → a candle,
+//! sent as the ticks that make it ([`super::candle`]). A tick or engagement
+//! without `ts` is stamped with the current time. Line numbers are the file's own (a CSV record whose
 //! quoted field spans lines is numbered by the line it starts on), so the
 //! user can find every line that is reported. For CSV they are derived from
 //! the byte offset `csv` reports ([`LineStarts`]): its own `Position::line`
@@ -13,6 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
+use super::candle;
 use crate::clock::now_ms;
 
 /// Longest NDJSON line that is read; a longer one is skipped and reported
@@ -25,7 +27,9 @@ pub struct Record {
     /// The line of the file the record starts on (1-based).
     pub line: u64,
     pub topic: &'static str,
-    pub data: Map<String, Value>,
+    /// What is published, in order: one payload, or the 1 to
+    /// [`super::candle::MAX_TICKS`] ticks of a candle.
+    pub payloads: Vec<Map<String, Value>>,
 }
 
 /// One record of the file: ready to send, or why it cannot be sent.
@@ -77,9 +81,9 @@ impl<R: Read> Iterator for Records<R> {
     }
 }
 
-/// Which topic a record goes to.
+/// Which topic a record goes to (candles are sent as ticks).
 fn topic_of(record: &Map<String, Value>) -> Option<&'static str> {
-    if record.contains_key("price") {
+    if record.contains_key("price") || candle::is_candle(record) {
         Some("ticks")
     } else if record.contains_key("text") {
         Some("posts")
@@ -90,19 +94,34 @@ fn topic_of(record: &Map<String, Value>) -> Option<&'static str> {
     }
 }
 
-/// Types the record and stamps a missing `ts`.
+/// Types the record, stamps a missing `ts` and expands a candle.
 fn finish(line: u64, mut data: Map<String, Value>) -> Entry {
     let Some(topic) = topic_of(&data) else {
         return Entry::Invalid {
             line,
-            message: "cannot tell the kind: a tick has price, a post text, engagement post_id"
+            message: "cannot tell the kind: a tick has price, a post text, engagement post_id, \
+                      a candle open, high, low, close and start"
                 .into(),
         };
     };
+    if topic == "ticks" && !data.contains_key("price") {
+        return match candle::ticks(&data) {
+            Ok(payloads) => Entry::Record(Record {
+                line,
+                topic,
+                payloads,
+            }),
+            Err(message) => Entry::Invalid { line, message },
+        };
+    }
     if topic != "posts" && !data.contains_key("ts") {
         data.insert("ts".into(), now_ms().into());
     }
-    Entry::Record(Record { line, topic, data })
+    Entry::Record(Record {
+        line,
+        topic,
+        payloads: vec![data],
+    })
 }
 
 /// CSV records, parsed by the `csv` crate: quoted fields (with commas,
@@ -153,12 +172,12 @@ impl<R: Read> CsvRecords<R> {
         }
         if !columns
             .iter()
-            .any(|c| matches!(c.as_str(), "price" | "text" | "post_id"))
+            .any(|c| matches!(c.as_str(), "price" | "text" | "post_id" | "open"))
         {
             return Err(FileError::Format {
                 line,
                 message: format!(
-                    "the header row ({}) names no price, text or post_id column: a CSV file starts with a header such as symbol,price,volume,ts",
+                    "the header row ({}) names no price, text, post_id or open column: a CSV file starts with a header such as symbol,price,volume,ts",
                     columns.join(",")
                 ),
             });
@@ -305,15 +324,15 @@ fn csv_error(error: csv::Error) -> FileError {
 fn csv_value(column: &str, raw: &str) -> Result<Option<Value>, String> {
     let trimmed = raw.trim();
     match column {
-        "price" | "volume" if trimmed.is_empty() => Ok(None),
-        "price" | "volume" => trimmed
+        "price" | "volume" | "open" | "high" | "low" | "close" if trimmed.is_empty() => Ok(None),
+        "price" | "volume" | "open" | "high" | "low" | "close" => trimmed
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(|n| Some(Value::Number(n)))
             .ok_or_else(|| format!("{column} is not a finite number: '{raw}'")),
-        "ts" | "post_id" | "delta" if trimmed.is_empty() => Ok(None),
-        "ts" | "post_id" | "delta" => trimmed
+        "ts" | "post_id" | "delta" | "start" if trimmed.is_empty() => Ok(None),
+        "ts" | "post_id" | "delta" | "start" => trimmed
             .parse::<i64>()
             .map(|n| Some(Value::from(n)))
             .map_err(|_| format!("{column} is not an integer: '{raw}'")),
@@ -444,8 +463,8 @@ mod tests {
         assert_eq!(entries.len(), 2);
         let first = record(&entries[0]);
         assert_eq!((first.line, first.topic), (2, "ticks"));
-        assert_eq!(first.data["price"], 187.5);
-        assert_eq!(first.data["ts"], 1_780_000_000_000_i64);
+        assert_eq!(first.payloads[0]["price"], 187.5);
+        assert_eq!(first.payloads[0]["ts"], 1_780_000_000_000_i64);
         let entries = ndjson(
             "{\"author\":\"a\",\"text\":\"hi\"}\n{\"post_id\":1,\"kind\":\"like\",\"delta\":1}",
         );
@@ -453,11 +472,60 @@ mod tests {
             (record(&entries[0]).topic, record(&entries[1]).topic),
             ("posts", "engagement")
         );
-        assert!(record(&entries[1]).data["ts"].is_i64(), "ts filled in");
         assert!(
-            !record(&entries[0]).data.contains_key("ts"),
+            record(&entries[1]).payloads[0]["ts"].is_i64(),
+            "ts filled in"
+        );
+        assert!(
+            !record(&entries[0]).payloads[0].contains_key("ts"),
             "posts keep no ts"
         );
+    }
+
+    #[test]
+    fn candle_records_become_the_ticks_that_make_them() {
+        let csv_text = "symbol,interval,start,open,high,low,close,volume\n\
+                        AAA,1m,1700000040000,10,12,9,11,5\n\
+                        AAA,1m,1700000100000,11,9,8,10,1\n\
+                        AAA,1s,1700000101000,11,11,11,11,\n";
+        let ndjson_text = "{\"symbol\":\"AAA\",\"interval\":\"1m\",\"start\":1700000040000,\"open\":10,\"high\":12,\"low\":9,\"close\":11,\"volume\":5}\n";
+        for entries in [csv(csv_text), ndjson(ndjson_text)] {
+            let first = record(&entries[0]);
+            assert_eq!(first.topic, "ticks");
+            let ticks: Vec<(f64, f64, i64)> = first
+                .payloads
+                .iter()
+                .map(|t| {
+                    assert_eq!(t["symbol"], "AAA");
+                    (
+                        t["price"].as_f64().unwrap(),
+                        t["volume"].as_f64().unwrap(),
+                        t["ts"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            let t0 = 1_700_000_040_000;
+            assert_eq!(
+                ticks,
+                [
+                    (10.0, 5.0, t0),
+                    (12.0, 0.0, t0 + 1),
+                    (9.0, 0.0, t0 + 2),
+                    (11.0, 0.0, t0 + 3)
+                ]
+            );
+        }
+        let entries = csv(csv_text);
+        let (line, message) = invalid(&entries[1]);
+        assert_eq!(line, 3);
+        assert!(message.contains("enclose"), "{message}");
+        let flat = record(&entries[2]);
+        assert_eq!(
+            (flat.line, flat.payloads.len()),
+            (4, 1),
+            "one price, one tick"
+        );
+        assert_eq!(flat.payloads[0]["volume"], 0.0, "an empty volume is 0");
     }
 
     #[test]
@@ -466,7 +534,7 @@ mod tests {
         let entries = csv(text);
         let texts: Vec<_> = entries
             .iter()
-            .map(|e| record(e).data["text"].clone())
+            .map(|e| record(e).payloads[0]["text"].clone())
             .collect();
         assert_eq!(texts, ["hello, world", "say \"hi\"", "two\nlines", "last"]);
         // The record with a newline inside starts on line 4; the next is on line 6.
@@ -481,11 +549,11 @@ mod tests {
         assert_eq!(entries.len(), 2);
         let (a, b) = (record(&entries[0]), record(&entries[1]));
         assert!(
-            a.data.contains_key("symbol"),
+            a.payloads[0].contains_key("symbol"),
             "BOM stripped from the first column: {a:?}"
         );
-        assert_eq!(a.data["symbol"], "AAPL");
-        assert_eq!(b.data["volume"], 4.0);
+        assert_eq!(a.payloads[0]["symbol"], "AAPL");
+        assert_eq!(b.payloads[0]["volume"], 4.0);
         assert_eq!((a.line, b.line), (3, 6));
     }
 
@@ -495,8 +563,8 @@ mod tests {
         let entries = csv(text);
         let lines: Vec<_> = entries.iter().map(|e| record(e).line).collect();
         assert_eq!(lines, [3, 7, 10]);
-        assert_eq!(record(&entries[0]).data["text"], "x\r\ny");
-        assert_eq!(record(&entries[1]).data["text"], "a\n\nb");
+        assert_eq!(record(&entries[0]).payloads[0]["text"], "x\r\ny");
+        assert_eq!(record(&entries[1]).payloads[0]["text"], "a\n\nb");
     }
 
     #[test]
@@ -519,7 +587,7 @@ mod tests {
     #[test]
     fn empty_numeric_csv_fields_are_left_out() {
         let entries = csv("symbol,price,volume,ts\nAAPL,1,2,\n");
-        let data = &record(&entries[0]).data;
+        let data = &record(&entries[0]).payloads[0];
         assert!(
             data["ts"].as_i64().is_some_and(|ts| ts > 1_700_000_000_000),
             "ts stamped: {data:?}"

@@ -19,6 +19,7 @@
 //! the natural shape for group commit, with no async driver or pool to tune
 //! and no system library to install.
 
+mod export;
 mod past;
 mod read;
 mod writer;
@@ -37,6 +38,7 @@ use pulse_core::model::{Candle, Engagement, Post, Tick};
 use super::broker::{Broker, PendingEvent};
 use super::sync::lock;
 
+pub use export::{ExportQuery, ExportReader, ExportRows};
 pub use past::PastQuote;
 pub use read::{Restored, RestoredTopic};
 
