@@ -46,7 +46,9 @@ fn charts(c: &mut Criterion) {
         draw(&year).len(),
         draw(&day).len()
     );
-    c.bench_function("chart: 365 daily candles", |b| b.iter(|| draw(black_box(&year))));
+    c.bench_function("chart: 365 daily candles", |b| {
+        b.iter(|| draw(black_box(&year)))
+    });
     c.bench_function("chart: 1,440 one-minute candles", |b| {
         b.iter(|| draw(black_box(&day)))
     });

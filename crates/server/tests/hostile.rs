@@ -371,7 +371,7 @@ async fn a_tick_from_the_future_is_refused_and_real_ticks_move_the_price() {
 }
 
 #[tokio::test]
-async fn a_tick_the_market_cannot_use_is_refused_naming_the_item() {
+async fn a_tick_the_market_cannot_use_is_refused_naming_the_item_and_an_old_one_is_a_backfill() {
     let server = start(|c| c.ingest_rate = 0.0).await;
     let now = now_ms();
     assert_eq!(
@@ -380,13 +380,13 @@ async fn a_tick_the_market_cannot_use_is_refused_naming_the_item() {
             .0,
         200
     );
-    // 60 s older than the newest tick: the engine cannot place it.
+    // An exact repeat of the batch's previous tick: the engine would drop it.
     let (status, body) = post_json(
         &server,
         "/api/ticks",
         &json!([
-            tick("LATE", 11.0, 1.0, now),
-            tick("LATE", 9.0, 1.0, now - 60_000)
+            tick("LATE", 11.0, 1.0, now + 1),
+            tick("LATE", 11.0, 1.0, now + 1)
         ]),
     )
     .await;
@@ -399,6 +399,30 @@ async fn a_tick_the_market_cannot_use_is_refused_naming_the_item() {
     // The same tick sent twice is refused the second time, not counted twice.
     let (status, body) = post_json(&server, "/api/ticks", &tick("LATE", 10.0, 1.0, now)).await;
     assert_eq!(status, 400, "{body}");
+    // 60 s older than the newest tick: a backfill, kept in the candles of
+    // its time without moving the last price.
+    let (status, body) =
+        post_json(&server, "/api/ticks", &tick("LATE", 9.0, 1.0, now - 60_000)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, snapshot) = http(&server, "GET", "/api/snapshot", &[], b"").await;
+    let late = snapshot["symbols"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["symbol"] == "LATE"))
+        .expect("LATE tracked")
+        .clone();
+    assert_eq!(
+        (late["last"].as_f64(), late["backfilled"].as_u64()),
+        (Some(10.0), Some(1))
+    );
+    let (_, candles) = http(
+        &server,
+        "GET",
+        &format!("/api/candles/LATE?interval=1s&to={}", now - 59_000),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(candles[0]["close"], 9.0, "{candles}");
     server.shutdown().await.unwrap();
 }
 
