@@ -38,7 +38,34 @@ test('a 1-year range shows a year of backfilled daily candles, and the export ma
 
   await openLive(page, `/?symbol=${symbol}&interval=1d`);
   await expect(page.getByTestId('chart-note')).toHaveText(/^1[12][0-9] candles$/);
-  await page.getByRole('link', { name: '1 year' }).click();
+  // Timed in the page: from the click to the chart showing the year
+  // (the server function's round trip, decoding and drawing; BENCHMARKS.md).
+  const timing = await page.evaluate(
+    () =>
+      new Promise<{ shown: number; asked: number; answered: number }>((resolve) => {
+        const note = document.querySelector('[data-testid="chart-note"]')!;
+        const link = [...document.querySelectorAll('a')].find((a) => a.textContent === '1 year')!;
+        const started = performance.now();
+        new MutationObserver(() => {
+          if (note.textContent !== '300 candles') return;
+          const shown = performance.now() - started;
+          const call = performance
+            .getEntriesByType('resource')
+            .filter((e) => e.name.includes('/rpc/load_symbol') && e.startTime >= started)
+            .pop() as PerformanceResourceTiming | undefined;
+          resolve({
+            shown,
+            asked: call ? call.startTime - started : NaN,
+            answered: call ? call.responseEnd - started : NaN,
+          });
+        }).observe(note, { childList: true, characterData: true, subtree: true });
+        link.click();
+      }),
+  );
+  console.log(
+    `client: a year of daily candles shown ${timing.shown.toFixed(1)} ms after the click ` +
+      `(load_symbol sent at ${timing.asked.toFixed(1)} ms, answered at ${timing.answered.toFixed(1)} ms)`,
+  );
   await expect(page).toHaveURL(/range=1y/);
   await expect(page.getByTestId('chart-note')).toHaveText('300 candles');
   await expect(page.getByTestId('last-price')).toHaveText(closes[299].toFixed(2));

@@ -39,7 +39,7 @@ pub struct ServerBackend {
 }
 
 impl ServerBackend {
-    pub fn new(state: AppState) -> Arc<dyn Backend> {
+    pub fn shared(state: AppState) -> Arc<dyn Backend> {
         Arc::new(Self { state })
     }
 }

@@ -56,7 +56,7 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(backend::ServerBackend::new(context_state.clone())),
+            move || provide_context(backend::ServerBackend::shared(context_state.clone())),
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -88,7 +88,7 @@ async fn server_fn_handler(
     request: Request<Body>,
 ) -> impl IntoResponse {
     leptos_axum::handle_server_fns_with_context(
-        move || provide_context(backend::ServerBackend::new(state.clone())),
+        move || provide_context(backend::ServerBackend::shared(state.clone())),
         request,
     )
     .await

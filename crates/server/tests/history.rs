@@ -46,17 +46,6 @@ fn daily_closes() -> Vec<(i64, f64)> {
     closes
 }
 
-async fn start_on(db: &std::path::Path) -> RunningServer {
-    let db = db.to_owned();
-    start(move |config| {
-        config.in_memory = false;
-        config.db = db;
-        config.sync = "normal".into();
-        config.ingest_rate = 0.0;
-    })
-    .await
-}
-
 async fn get(server: &RunningServer, path: &str) -> Value {
     let (status, body) = http(server, "GET", path, &[], b"").await;
     assert_eq!(status, 200, "{path}: {body}");
@@ -87,7 +76,7 @@ async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
     let file = dir.join("spx-daily.csv");
     std::fs::write(&file, csv).expect("file written");
 
-    let server = start_on(&db).await;
+    let server = start_on(&db, |_| {}).await;
     let summary = run(&ReplayArgs {
         file,
         url: format!("http://{}", server.addr()),
@@ -99,7 +88,7 @@ async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
     assert_eq!(summary.accepted, 300, "{:?}", summary.problems());
     server.shutdown().await.expect("clean shutdown");
 
-    let server = start_on(&db).await;
+    let server = start_on(&db, |_| {}).await;
     let expected: Vec<f64> = closes.iter().map(|c| c.1).collect();
     for interval in INTERVALS {
         let candles = get(&server, &format!("/api/candles/SPX?interval={interval}")).await;

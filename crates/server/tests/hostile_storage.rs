@@ -26,21 +26,6 @@ fn temp_db(name: &str) -> PathBuf {
     dir.join("pulse.db")
 }
 
-async fn start_on(
-    db: &Path,
-    configure: impl FnOnce(&mut pulse_server::config::ServerConfig),
-) -> RunningServer {
-    let db = db.to_owned();
-    start(move |config| {
-        config.in_memory = false;
-        config.db = db;
-        config.sync = "normal".into();
-        config.ingest_rate = 0.0;
-        configure(config);
-    })
-    .await
-}
-
 async fn candles(server: &RunningServer, symbol: &str, from: i64, to: i64) -> Vec<Value> {
     let path = format!("/api/candles/{symbol}?interval=1m&from={from}&to={to}");
     let (status, body) = http(server, "GET", &path, &[], b"").await;

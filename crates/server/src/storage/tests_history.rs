@@ -4,37 +4,30 @@
 use super::tests::{node, temp_db, tick};
 use crate::clock::now_ms;
 use pulse_core::model::{Candle, CandleInterval, Engagement, EngagementKind, NewPost, Tick};
+use pulse_core::analytics::market::rollup;
 use pulse_core::time::bucket_start;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
-/// Candles of `interval` computed straight from time-ordered ticks.
+/// Candles of `interval` from time-ordered ticks, each taken as a candle
+/// of its own (the roll-up itself is checked against the ticks in core).
 fn direct(ticks: &[Tick], interval: CandleInterval) -> Vec<Candle> {
-    let mut out: Vec<Candle> = Vec::new();
-    for t in ticks {
-        let start = bucket_start(t.ts, interval.millis()).unwrap();
-        match out.last_mut() {
-            Some(c) if c.start == start => {
-                c.high = c.high.max(t.price);
-                c.low = c.low.min(t.price);
-                c.close = t.price;
-                c.volume += t.volume;
-            }
-            _ => out.push(Candle {
-                symbol: t.symbol.clone(),
-                interval,
-                start,
-                open: t.price,
-                high: t.price,
-                low: t.price,
-                close: t.price,
-                volume: t.volume,
-            }),
-        }
-    }
-    out
+    let single: Vec<Candle> = ticks
+        .iter()
+        .map(|t| Candle {
+            symbol: t.symbol.clone(),
+            interval: CandleInterval::OneSecond,
+            start: t.ts,
+            open: t.price,
+            high: t.price,
+            low: t.price,
+            close: t.price,
+            volume: t.volume,
+        })
+        .collect();
+    rollup(&single, interval)
 }
 
 /// Three days of ticks 7 minutes apart, ending before `now`.

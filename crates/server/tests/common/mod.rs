@@ -20,6 +20,23 @@ pub async fn start(configure: impl FnOnce(&mut ServerConfig)) -> RunningServer {
     pulse_server::start(config).await.expect("server starts")
 }
 
+/// A server on the database file `db` (synchronous=NORMAL, no ingest rate
+/// limit), then `configure`d.
+pub async fn start_on(
+    db: &std::path::Path,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> RunningServer {
+    let db = db.to_owned();
+    start(move |config| {
+        config.in_memory = false;
+        config.db = db;
+        config.sync = "normal".into();
+        config.ingest_rate = 0.0;
+        configure(config);
+    })
+    .await
+}
+
 pub async fn connect(server: &RunningServer) -> Client {
     let url = format!("ws://{}/ws", server.addr());
     let (client, _) = tokio_tungstenite::connect_async(url)

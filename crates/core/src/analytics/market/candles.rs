@@ -159,31 +159,17 @@ impl Series {
         }
     }
 
-    /// Applies a backfilled tick to the retained candle of `start` (or a new
-    /// closed one in a gap of the ring); `false` when the ring does not
-    /// reach that far back (or not that far forward), so the candle lives
-    /// in storage only.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn revise(
-        &mut self,
-        start: TimestampMs,
-        price: f64,
-        volume: f64,
-        ts: TimestampMs,
-        cap: usize,
-        symbol: &str,
-        interval: CandleInterval,
-        out: &mut Vec<CandleUpdate>,
-    ) -> bool {
-        let (Some(oldest), Some(newest)) = (self.bars.front(), self.bars.back()) else {
-            return false;
-        };
-        if start > newest.start || (start < oldest.start && self.bars.len() >= cap) {
-            return false;
+    /// Whether a backfilled tick of the bucket at `start` belongs in this
+    /// ring: its candle is held, or falls in a gap between held ones. Not
+    /// when the ring does not reach that far back (or not that far
+    /// forward): that candle lives in storage only.
+    pub(super) fn holds(&self, start: TimestampMs, cap: usize) -> bool {
+        match (self.bars.front(), self.bars.back()) {
+            (Some(oldest), Some(newest)) => {
+                start <= newest.start && (start >= oldest.start || self.bars.len() < cap)
+            }
+            _ => false,
         }
-        let before = out.len();
-        self.apply(start, price, volume, ts, cap, symbol, interval, out);
-        out.len() > before
     }
 
     /// Inserts a stored candle unless a candle for that interval exists

@@ -325,17 +325,11 @@ impl MarketEngine {
         let mut updates = Vec::new();
         let mut detached = Vec::new();
         for (start, interval) in starts.into_iter().zip(INTERVALS) {
-            let held = state.series_mut(interval).revise(
-                start,
-                price,
-                volume,
-                ts,
-                cfg.history(interval),
-                symbol,
-                interval,
-                &mut updates,
-            );
-            if !held {
+            let cap = cfg.history(interval);
+            let series = state.series_mut(interval);
+            if series.holds(start, cap) {
+                series.apply(start, price, volume, ts, cap, symbol, interval, &mut updates);
+            } else {
                 detached.push(interval);
             }
         }
