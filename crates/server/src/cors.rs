@@ -30,8 +30,9 @@ use axum::response::{IntoResponse, Response};
 /// functions send `Content-Type` and `Accept`; a token is `Authorization`).
 const ALLOWED_HEADERS: &str = "content-type, accept, authorization";
 /// What a page may read beyond the safelisted response headers (a 429's
-/// wait, the sentiment data's validator).
-const EXPOSED_HEADERS: &str = "retry-after, etag";
+/// wait, the sentiment data's validator, a candle page's continuation, an
+/// export's file name).
+const EXPOSED_HEADERS: &str = "retry-after, etag, x-pulse-older, content-disposition";
 /// How long a browser may reuse a preflight answer (seconds).
 const PREFLIGHT_MAX_AGE: &str = "600";
 

@@ -54,6 +54,11 @@ async fn an_allowed_origin_reads_the_api_calls_server_functions_and_opens_the_so
         "{head}"
     );
     assert!(head.contains("vary: origin"), "{head}");
+    // A page of candles says where the older ones continue, readably.
+    assert!(
+        head.contains("access-control-expose-headers: retry-after, etag, x-pulse-older"),
+        "{head}"
+    );
 
     // The first thing the bundle does: the snapshot through the server function.
     let (status, head, body) = http_with_head(

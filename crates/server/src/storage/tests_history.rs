@@ -3,8 +3,8 @@
 
 use super::tests::{node, temp_db, tick};
 use crate::clock::now_ms;
-use pulse_core::model::{Candle, CandleInterval, Engagement, EngagementKind, NewPost, Tick};
 use pulse_core::analytics::market::rollup;
+use pulse_core::model::{Candle, CandleInterval, Engagement, EngagementKind, NewPost, Tick};
 use pulse_core::time::bucket_start;
 
 const MINUTE: i64 = 60_000;

@@ -328,7 +328,16 @@ impl MarketEngine {
             let cap = cfg.history(interval);
             let series = state.series_mut(interval);
             if series.holds(start, cap) {
-                series.apply(start, price, volume, ts, cap, symbol, interval, &mut updates);
+                series.apply(
+                    start,
+                    price,
+                    volume,
+                    ts,
+                    cap,
+                    symbol,
+                    interval,
+                    &mut updates,
+                );
             } else {
                 detached.push(interval);
             }

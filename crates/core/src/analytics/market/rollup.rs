@@ -97,7 +97,11 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let jump = (step >> 33) % 4_000_000; // up to ~67 min
-            ts += if step.is_multiple_of(7) { 0 } else { jump as i64 };
+            ts += if step.is_multiple_of(7) {
+                0
+            } else {
+                jump as i64
+            };
             price *= 1.0 + ((step >> 20) % 200) as f64 / 10_000.0 - 0.01;
             out.push(Tick {
                 symbol: "R".into(),
