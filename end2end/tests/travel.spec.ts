@@ -84,6 +84,35 @@ test('a 1-year range shows a year of backfilled daily candles, and the export ma
   expect(problems).toEqual([]);
 });
 
+test('a day of 1 min candles draws in one switch', async ({ page, request }) => {
+  const problems = watchForProblems(page);
+  const symbol = symbolName('D');
+  const start = Math.floor(Date.now() / MINUTE) * MINUTE - 1_440 * MINUTE;
+  const prices = Array.from({ length: 1_440 }, (_, i) => Math.round((100 + 5 * Math.sin(i / 30) + i / 100) * 100) / 100);
+  await postTicks(
+    request,
+    prices.map((price, i) => ({ symbol, price, volume: 10, ts: start + i * MINUTE + 1_000 })),
+  );
+  await openLive(page, `/?symbol=${symbol}&interval=1m`);
+  const shown = await page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        const note = document.querySelector('[data-testid="chart-note"]')!;
+        const group = document.querySelector('[aria-label="Time range"]')!;
+        const link = [...group.querySelectorAll('a')].find((a) => a.textContent === '1 day')!;
+        const started = performance.now();
+        new MutationObserver(() => {
+          if (/^14[34]\d candles$/.test(note.textContent ?? '')) resolve(performance.now() - started);
+        }).observe(note, { childList: true, characterData: true, subtree: true });
+        link.click();
+      }),
+  );
+  console.log(`client: a day of 1 min candles shown ${shown.toFixed(1)} ms after the click`);
+  await expect(page).toHaveURL(/range=1d/);
+  await expect(page.getByTestId('last-price')).toHaveText(prices[1_439].toFixed(2));
+  expect(problems).toEqual([]);
+});
+
 test('travelling to a past window plays it at 60× in order, as stored, and goes back to live', async ({ page, request }) => {
   const problems = watchForProblems(page);
   const symbol = symbolName('T');
