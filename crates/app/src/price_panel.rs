@@ -54,6 +54,34 @@ impl PriceState {
         Cow::Owned(all)
     }
 
+    /// How many candles [`PriceState::series`] draws, without making them.
+    pub fn shown(&self) -> usize {
+        let width = self.view.interval.millis();
+        let mut buckets: Vec<i64> = self
+            .tail
+            .iter()
+            .filter_map(|c| bucket_start(c.start, width))
+            .collect();
+        buckets.dedup();
+        self.candles.len() + buckets.len()
+    }
+
+    /// The first and last start [`PriceState::series`] draws, without making them.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let width = self.view.interval.millis();
+        let first = self
+            .candles
+            .first()
+            .map(|c| c.start)
+            .or_else(|| self.tail.first().and_then(|c| bucket_start(c.start, width)))?;
+        let last = self
+            .tail
+            .last()
+            .and_then(|c| bucket_start(c.start, width))
+            .or_else(|| self.candles.last().map(|c| c.start))?;
+        Some((first, last))
+    }
+
     /// Applies a `candles:<SYMBOL>` event at `offset`; returns whether anything changed.
     pub fn apply(&mut self, offset: u64, update: CandleUpdate) -> bool {
         let candle = update.candle;
@@ -124,14 +152,13 @@ impl PriceState {
 
 /// `/api/export` of the candles the chart shows (their first to last start).
 pub fn export_path(price: &PriceState) -> String {
-    let series = price.series();
     let mut path = format!(
         "/api/export?kind=candles&symbol={}&interval={}&format=csv",
         price.symbol,
         price.view.interval.as_str()
     );
-    if let (Some(first), Some(last)) = (series.first(), series.last()) {
-        path.push_str(&format!("&from={}&to={}", first.start, last.start));
+    if let Some((first, last)) = price.span() {
+        path.push_str(&format!("&from={first}&to={last}"));
     }
     path
 }
@@ -205,7 +232,7 @@ pub fn PricePanel(
             candle_chart_svg(&title, &candles, &averages, CANDLE_CHART_SIZE)
         })
     });
-    let shown = Memo::new(move |_| price.with(|p| (p.series().len(), p.truncated)));
+    let shown = Memo::new(move |_| price.with(|p| (p.shown(), p.truncated)));
     let export_href = Memo::new(move |_| price.with(export_path));
     let quote = Memo::new(move |_| {
         let symbol = price.with(|p| p.symbol.clone());
@@ -391,6 +418,8 @@ mod tests {
         assert_eq!(state.candles[1].close, 6.0);
         let starts: Vec<i64> = state.series().iter().map(|c| c.start).collect();
         assert_eq!(starts, [0, HOUR, 2 * HOUR, 3 * HOUR]);
+        assert_eq!((state.shown(), state.span()), (4, Some((0, 3 * HOUR))));
+        assert!(export_path(&state).ends_with(&format!("&from=0&to={}", 3 * HOUR)));
     }
 
     #[test]
