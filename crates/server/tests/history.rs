@@ -235,3 +235,94 @@ async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The dashboard at a past moment, through the server function the page
+/// loads it with: the feed, the counts, sentiment and engagement as they
+/// stood then, nothing from after it, and no viewers (they are not stored).
+#[tokio::test]
+async fn every_panel_shows_the_state_at_a_past_moment() {
+    let dir = temp_dir("panels");
+    let server = start_on(&dir.join("pulse.db"), |_| {}).await;
+    let minute = 60_000;
+    // A moment in 2020, and what happened around it.
+    let at: i64 = 1_584_368_400_000;
+    let ticks = serde_json::json!([
+        {"symbol": "SPX", "price": 2_400.0, "volume": 1, "ts": at - 50 * minute},
+        {"symbol": "SPX", "price": 2_450.0, "volume": 1, "ts": at + 10 * minute},
+    ]);
+    assert_eq!(post_json(&server, "/api/ticks", &ticks).await.0, 200);
+    let posts = serde_json::json!([
+        {"author": "ann", "text": "$SPX great rally, love it", "ts": at - 50 * minute},
+        {"author": "bob", "text": "$SPX terrible crash, awful", "ts": at - 40 * minute},
+        {"author": "cyd", "text": "$SPX after the moment", "ts": at + 10 * minute},
+    ]);
+    let (status, created) = post_json(&server, "/api/posts", &posts).await;
+    assert_eq!(status, 200, "{created}");
+    let id = |i: usize| created[i]["id"].as_u64().expect("post id");
+    let likes = serde_json::json!([
+        {"post_id": id(0), "kind": "like", "delta": 1, "ts": at - 10 * minute},
+        {"post_id": id(0), "kind": "like", "delta": 1, "ts": at + 5 * minute},
+        {"post_id": id(1), "kind": "like", "delta": 1, "ts": at - 30 * minute},
+    ]);
+    assert_eq!(post_json(&server, "/api/engagement", &likes).await.0, 200);
+
+    let form =
+        format!("symbol=SPX&view%5Binterval%5D=1m&view%5Brange%5D=OneHour&view%5Bat%5D={at}");
+    let (status, data) = http(
+        &server,
+        "POST",
+        "/rpc/load_dashboard",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{data}");
+
+    let feed = data["feed"].as_array().expect("feed");
+    let shown: Vec<u64> = feed.iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(shown, [id(1), id(0)], "posts up to then, newest first");
+    assert_eq!(
+        feed[1]["engagement"]["likes"], 1,
+        "one of its two likes had happened"
+    );
+    assert_eq!(feed[0]["engagement"]["likes"], 1);
+
+    let points = data["sentiment"]["points"]
+        .as_array()
+        .expect("sentiment points");
+    assert_eq!(
+        points.len(),
+        2,
+        "a point per post before the moment: {points:?}"
+    );
+    assert!(points[0][1].as_f64() > Some(0.0) && points[1][1].as_f64() < points[0][1].as_f64());
+    assert_eq!(data["symbol"]["sentiment"]["symbol"], "SPX");
+
+    // The engagement window is the 15 minutes before: only the first like.
+    let top = data["engagement"]["top"].as_array().expect("top posts");
+    let first = top
+        .iter()
+        .find(|t| t["post_id"].as_u64() == Some(id(0)))
+        .expect("in the top");
+    assert_eq!(first["window"]["likes"], 1);
+    assert_eq!(first["author"], "ann");
+    assert!(top
+        .iter()
+        .all(|t| t["post_id"].as_u64() != Some(id(1)) || t["window"]["likes"] == 0));
+
+    let rows = data["watchlist"]["rows"].as_array().expect("watchlist");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0]["last"].as_f64(),
+        Some(2_400.0),
+        "not the price from after"
+    );
+    assert_eq!(data["presence"]["sessions"], 0);
+    assert!(
+        data["positions"].as_object().is_some_and(|p| p.is_empty()),
+        "nothing to subscribe to"
+    );
+
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
