@@ -57,13 +57,15 @@ impl PriceState {
     /// How many candles [`PriceState::series`] draws, without making them.
     pub fn shown(&self) -> usize {
         let width = self.view.interval.millis();
-        let mut buckets: Vec<i64> = self
+        let bucket = |c: &Candle| bucket_start(c.start, width);
+        // The tail is sorted, so its buckets are runs.
+        let runs = self
             .tail
-            .iter()
-            .filter_map(|c| bucket_start(c.start, width))
-            .collect();
-        buckets.dedup();
-        self.candles.len() + buckets.len()
+            .windows(2)
+            .filter(|pair| bucket(&pair[0]) != bucket(&pair[1]))
+            .count()
+            + usize::from(!self.tail.is_empty());
+        self.candles.len() + runs
     }
 
     /// The first and last start [`PriceState::series`] draws, without making them.

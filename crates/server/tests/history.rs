@@ -196,14 +196,7 @@ async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
         "symbol=SPX&view%5Binterval%5D=1d&view%5Brange%5D=All&from={at}&to={}",
         at + 3_600_000
     );
-    let (status, played) = http(
-        &server,
-        "POST",
-        "/rpc/played",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await;
+    let (status, played) = rpc(&server, "played", form).await;
     assert_eq!(status, 200, "{played}");
     let events = played["events"].as_array().expect("events");
     let ticks: Vec<&Value> = events.iter().filter_map(|e| e[1].get("Tick")).collect();
@@ -217,16 +210,13 @@ async fn daily_closes_replayed_read_back_at_every_interval_draw_and_travel() {
         .expect("the chart's candle too");
     assert_eq!(candle[1]["candle"]["close"].as_f64(), Some(close151));
     assert_eq!(played["until"].as_i64(), Some(at + 3_600_000));
-    let (status, body) = http(
+    let (status, body) = rpc(
         &server,
-        "POST",
-        "/rpc/played",
-        &[("content-type", "application/x-www-form-urlencoded")],
+        "played",
         format!(
             "symbol=SPX&view%5Binterval%5D=1d&view%5Brange%5D=All&from={at}&to={}",
             at + 2 * 3_600_000 + 1
-        )
-        .as_bytes(),
+        ),
     )
     .await;
     assert_eq!(status, 400, "a span longer than an hour: {body}");
@@ -268,14 +258,7 @@ async fn every_panel_shows_the_state_at_a_past_moment() {
 
     let form =
         format!("symbol=SPX&view%5Binterval%5D=1m&view%5Brange%5D=OneHour&view%5Bat%5D={at}");
-    let (status, data) = http(
-        &server,
-        "POST",
-        "/rpc/load_dashboard",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await;
+    let (status, data) = rpc(&server, "load_dashboard", form).await;
     assert_eq!(status, 200, "{data}");
 
     let feed = data["feed"].as_array().expect("feed");
@@ -325,4 +308,71 @@ async fn every_panel_shows_the_state_at_a_past_moment() {
 
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A span holding more than one call's 5,000 events ends early, at an
+/// instant before which it is complete, and the next call goes on from
+/// there: every stored candle is played exactly once.
+#[tokio::test]
+async fn a_busy_hour_is_played_in_several_calls_with_nothing_lost_or_twice() {
+    let dir = temp_dir("busy");
+    let server = start_on(&dir.join("pulse.db"), |_| {}).await;
+    let second = 1_000;
+    let t0 = (now_ms() - 3 * 3_600_000) / 60_000 * 60_000;
+    // An hour of one-second candles of two symbols: 7,200, more than one
+    // call answers.
+    for batch in 0..4 {
+        let ticks: Vec<Value> = (0..900)
+            .flat_map(|i| {
+                let n = batch * 900 + i;
+                ["BUSA", "BUSB"].map(|symbol| {
+                    serde_json::json!({"symbol": symbol, "price": 100.0 + n as f64, "volume": 1, "ts": t0 + n * second})
+                })
+            })
+            .collect();
+        let (status, body) = post_json(&server, "/api/ticks", &Value::Array(ticks)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let end = t0 + 3_600_000;
+    let mut from = t0;
+    let mut played = Vec::new();
+    let mut calls = 0;
+    while from < end {
+        let form =
+            format!("symbol=BUSY&view%5Binterval%5D=1s&view%5Brange%5D=Live&from={from}&to={end}");
+        let (status, chunk) = rpc(&server, "played", form).await;
+        assert_eq!(status, 200, "{chunk}");
+        let until = chunk["until"].as_i64().expect("until");
+        assert!(until > from && until <= end, "{from} → {until}");
+        let events = chunk["events"].as_array().expect("events");
+        assert!(
+            events.len() <= 2 * 5_000,
+            "a tick and a candle per candle at most"
+        );
+        for event in events {
+            if let Some(tick) = event[1].get("Tick") {
+                let ts = tick["ts"].as_i64().expect("ts");
+                assert!(ts > from && ts <= until, "{ts} outside ({from}, {until}]");
+                let symbol = tick["symbol"].as_str().expect("symbol").to_owned();
+                played.push((symbol, tick["price"].as_f64().expect("price")));
+            }
+        }
+        from = until;
+        calls += 1;
+        assert!(calls < 10, "the span moves on");
+    }
+    assert!(calls >= 2, "7,200 candles do not fit one call");
+    let expected: Vec<(String, f64)> = (0..3_600)
+        .flat_map(|n| ["BUSA", "BUSB"].map(|s| (s.to_owned(), 100.0 + n as f64)))
+        .collect();
+    assert_eq!(played, expected, "in time order, each once");
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
 }

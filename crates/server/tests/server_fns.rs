@@ -8,22 +8,6 @@ use serde_json::{json, Value};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-async fn call(
-    server: &pulse_server::RunningServer,
-    name: &str,
-    form: impl AsRef<[u8]>,
-) -> (u16, Value) {
-    http(
-        server,
-        "POST",
-        &format!("/rpc/{name}"),
-        &[FORM],
-        form.as_ref(),
-    )
-    .await
-}
-
-/// Calls `name`, checks it is refused with `status` and `code`; the body.
 async fn refused(
     server: &pulse_server::RunningServer,
     name: &str,
@@ -31,7 +15,7 @@ async fn refused(
     status: u16,
     code: &str,
 ) -> Value {
-    let (got, body) = call(server, name, form).await;
+    let (got, body) = rpc(server, name, form).await;
     assert_eq!(
         (got, body["error"]["code"].as_str()),
         (status, Some(code)),
@@ -43,7 +27,7 @@ async fn refused(
 #[tokio::test]
 async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
     let server = start(|_| {}).await;
-    let (status, body) = call(&server, "submit_post", "author=ann&text=What+a+great+rally").await;
+    let (status, body) = rpc(&server, "submit_post", "author=ann&text=What+a+great+rally").await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id"].as_u64().is_some(), "{body}");
     assert_eq!(body["sentiment"]["label"], "positive");
@@ -79,11 +63,11 @@ async fn a_post_is_created_and_a_bad_one_is_a_400_naming_the_field() {
 #[tokio::test]
 async fn reactions_to_unknown_posts_and_unknown_kinds_are_refused() {
     let server = start(|_| {}).await;
-    let (status, created) = call(&server, "submit_post", "author=ann&text=hello").await;
+    let (status, created) = rpc(&server, "submit_post", "author=ann&text=hello").await;
     assert_eq!(status, 200);
     let id = created["id"].as_u64().expect("an id");
 
-    let (status, totals) = call(&server, "react_to_post", &format!("post_id={id}&kind=like")).await;
+    let (status, totals) = rpc(&server, "react_to_post", &format!("post_id={id}&kind=like")).await;
     assert_eq!(
         (status, totals["likes"].clone()),
         (200, json!(1)),
@@ -112,7 +96,7 @@ async fn history_reads_refuse_bad_arguments_with_400_or_404() {
 
     refused(&server, "load_symbol", "symbol=NOPE", 404, "not_found").await;
 
-    let (status, body) = call(&server, "candles", "symbol=AAPL&interval=1s").await;
+    let (status, body) = rpc(&server, "candles", "symbol=AAPL&interval=1s").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.is_array());
     server.shutdown().await.ok();

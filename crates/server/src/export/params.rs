@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use pulse_core::model::{validate_symbol, CandleInterval, TimestampMs};
-use pulse_core::time::bucket_start;
+use pulse_core::time::whole_buckets;
 
 use crate::storage::ExportQuery;
 
@@ -210,7 +210,7 @@ impl ExportRequest {
     /// (as `GET /api/candles` does).
     pub fn storage_query(&self) -> ExportQuery {
         let (from, to) = if self.kind == Kind::Candles && !self.interval.is_stored() {
-            whole_buckets(self.interval, self.from, self.to)
+            whole_buckets(self.from, self.to, self.interval.millis())
         } else {
             (self.from, self.to)
         };
@@ -230,24 +230,6 @@ impl ExportRequest {
             Kind::Engagement => ExportQuery::Engagement { from, to },
         }
     }
-}
-
-/// The source rows of the buckets of `interval` that start in `[from, to]`:
-/// from the first bucket start at or after `from` to the end of the bucket
-/// holding `to`.
-fn whole_buckets(
-    interval: CandleInterval,
-    from: Option<TimestampMs>,
-    to: Option<TimestampMs>,
-) -> (Option<TimestampMs>, Option<TimestampMs>) {
-    let width = interval.millis();
-    let from = from.map(|f| match bucket_start(f, width) {
-        Some(start) if start < f => start.saturating_add(width),
-        Some(start) => start,
-        None => f,
-    });
-    let to = to.map(|t| bucket_start(t, width).map_or(t, |start| start.saturating_add(width - 1)));
-    (from, to)
 }
 
 #[cfg(test)]

@@ -311,7 +311,7 @@ impl ExportReader {
                 params![lower, upper, max_id, after_ts, after_id, limit],
                 |row| {
                     let kind: String = row.get(2)?;
-                    let kind = engagement_kind(&kind).ok_or_else(|| {
+                    let kind = EngagementKind::from_name(&kind).ok_or_else(|| {
                         rusqlite::Error::FromSqlConversionFailure(
                             2,
                             rusqlite::types::Type::Text,
@@ -349,16 +349,6 @@ fn keyset_bounds((from, to): Range, after: Option<(i64, i64)>, max_id: i64) -> [
         Some((ts, id)) => [ts, upper, max_id, ts, id],
         None => [from.unwrap_or(i64::MIN), upper, max_id, i64::MIN, i64::MIN],
     }
-}
-
-fn engagement_kind(name: &str) -> Option<EngagementKind> {
-    [
-        EngagementKind::Like,
-        EngagementKind::Share,
-        EngagementKind::Comment,
-    ]
-    .into_iter()
-    .find(|kind| kind.as_str() == name)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::ingest::{RECENT_POSTS, RECENT_TICKS_PER_SYMBOL};
 use pulse_core::analytics::market::rollup;
 use pulse_core::model::{Candle, CandleInterval, Counts, Post, Sentiment, SentimentLabel, Tick};
 use pulse_core::protocol::Topic;
-use pulse_core::time::bucket_start;
+use pulse_core::time::{bucket_start, whole_buckets};
 
 /// Posts reloaded into the engagement engine (it forgets older ones anyway).
 const ENGAGEMENT_POSTS: usize = 10_000;
@@ -221,19 +221,7 @@ pub(super) fn candles(
     let source = interval.source();
     // A bucket that starts before `from` is not asked for, but its rows
     // may start after it: the bounds are widened to whole buckets.
-    let from = from.map(|f| {
-        bucket_start(f, interval.millis()).map_or(f, |start| {
-            if start < f {
-                start.saturating_add(interval.millis())
-            } else {
-                start
-            }
-        })
-    });
-    let to = to.map(|t| {
-        bucket_start(t, interval.millis())
-            .map_or(t, |start| start.saturating_add(interval.millis() - 1))
-    });
+    let (from, to) = whole_buckets(from, to, interval.millis());
     let mut statement = conn.prepare_cached(
         "SELECT symbol, interval, start, open, high, low, close, volume FROM candles
          WHERE symbol = ?1 AND interval = ?2 AND start >= ?3 AND start <= ?4

@@ -175,6 +175,19 @@ pub async fn exchange(
 }
 
 /// POSTs `body` as JSON.
+/// Calls the server function `name` with a form-encoded body, as a plain
+/// HTTP client would.
+pub async fn rpc(server: &RunningServer, name: &str, form: impl AsRef<[u8]>) -> (u16, Value) {
+    http(
+        server,
+        "POST",
+        &format!("/rpc/{name}"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_ref(),
+    )
+    .await
+}
+
 pub async fn post_json(server: &RunningServer, path: &str, body: &Value) -> (u16, Value) {
     http(server, "POST", path, &[JSON], body.to_string().as_bytes()).await
 }
