@@ -60,6 +60,11 @@ async fn bad_frames_get_errors_and_the_stream_goes_on() {
 
     let cases = [
         ("this is not json", "invalid_json"),
+        (r#"{"op":"ping""#, "invalid_json"),
+        (r#"{"op":"ping"} and more"#, "invalid_json"),
+        (r#"{"op":"ping","id":1e400}"#, "invalid_json"),
+        ("[1,2]", "invalid_message"),
+        (r#"{"op":"ping","id":1,"extra":true}"#, "invalid_message"),
         (r#"{"op":"dance"}"#, "invalid_message"),
         (r#"{"topics":["ticks"]}"#, "invalid_message"),
         (

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use pulse_core::protocol::{StreamPosition, Topic};
 
-use super::{Broker, BrokerConfig, PendingEvent, Subscription};
+use super::{Broker, BrokerConfig, PendingEvent, Route, Subscription};
 use crate::fanout::{Batching, Event, LocalTopic, TopicReport};
 use crate::sync::{lock, read, write};
 
@@ -38,6 +38,16 @@ struct TopicLog {
     local: Arc<LocalTopic>,
     /// Taken before `local`'s own lock, never after.
     state: Mutex<LogState>,
+}
+
+impl Route for TopicLog {
+    fn topic(&self) -> &Arc<str> {
+        self.local.name()
+    }
+
+    fn epoch(&self) -> &Arc<str> {
+        &self.epoch
+    }
 }
 
 struct LogState {
@@ -155,14 +165,13 @@ impl Broker for MemoryBroker {
         let offset = state.last_offset + 1;
         state.last_offset = offset;
         drop(state);
-        let name = Arc::clone(log.local.name());
-        let epoch = Arc::clone(&log.epoch);
         // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no escaping.
-        let body = format!(r#"{{"topic":"{name}","offset":{offset},"data":{data_json}}}"#);
+        let body = format!(
+            r#"{{"topic":"{}","offset":{offset},"data":{data_json}}}"#,
+            log.local.name()
+        );
         PendingEvent {
             route: log,
-            name,
-            epoch,
             event: Arc::new(Event {
                 offset,
                 body: body.into_boxed_str(),
@@ -196,8 +205,6 @@ impl Broker for MemoryBroker {
         state.last_offset = offset;
         drop(state);
         PendingEvent {
-            name: Arc::clone(log.local.name()),
-            epoch: Arc::clone(&log.epoch),
             route: log,
             event: Arc::new(Event {
                 offset,
@@ -233,13 +240,11 @@ impl Broker for MemoryBroker {
         // candles): each topic's events are taken under one lock and handed
         // to its flusher at once, in offset order, instead of one by one.
         let mut by_topic: Vec<(Arc<TopicLog>, Vec<Arc<Event>>)> = Vec::new();
-        for PendingEvent {
-            route, name, event, ..
-        } in events
-        {
+        for PendingEvent { route, event } in events {
             // Only this broker makes the events it is handed.
+            let route: Arc<dyn std::any::Any + Send + Sync> = route;
             let Ok(log) = route.downcast::<TopicLog>() else {
-                debug_assert!(false, "an event of another broker on {name}");
+                debug_assert!(false, "an event of another broker");
                 continue;
             };
             match by_topic

@@ -64,25 +64,27 @@ pub enum BrokerError {
 }
 
 /// Where a broker finds a prepared event's topic again on publish: its own
-/// handle, opaque to everyone else (the memory broker keeps its topic log
-/// here, so publishing needs no lookup and no copy of the topic).
-pub(crate) type Route = Arc<dyn std::any::Any + Send + Sync>;
+/// handle, opaque to everyone else but for the topic's name and epoch (the
+/// memory broker keeps its topic log here, so publishing needs no lookup,
+/// and an event carries one shared pointer to its topic, not three).
+pub(crate) trait Route: std::any::Any + Send + Sync {
+    fn topic(&self) -> &Arc<str>;
+    fn epoch(&self) -> &Arc<str>;
+}
 
 /// An event with its offset, not yet visible to subscribers or recovery.
 pub struct PendingEvent {
-    pub(crate) route: Route,
-    pub(crate) name: Arc<str>,
-    pub(crate) epoch: Arc<str>,
+    pub(crate) route: Arc<dyn Route>,
     pub(crate) event: Arc<Event>,
 }
 
 impl PendingEvent {
     pub fn topic(&self) -> &str {
-        &self.name
+        self.route.topic()
     }
 
     pub fn epoch(&self) -> &str {
-        &self.epoch
+        self.route.epoch()
     }
 
     pub fn event(&self) -> &Event {
@@ -91,7 +93,7 @@ impl PendingEvent {
 
     pub fn position(&self) -> Published {
         Published {
-            epoch: Arc::clone(&self.epoch),
+            epoch: Arc::clone(self.route.epoch()),
             offset: self.event.offset,
         }
     }

@@ -393,7 +393,7 @@ impl Ingest {
         let symbol_position = on_symbol.position();
         batch.events.push(on_all);
         batch.events.push(on_symbol);
-        let outcome = state.record_tick(&tick, symbol_position.into());
+        let outcome = state.record_tick(&tick, symbol_position);
         if !outcome.is_applied() {
             // `check_batch` accepted it, so this is a bug; say so loudly.
             tracing::error!(?outcome.status, symbol = %tick.symbol, "an admitted tick was ignored");

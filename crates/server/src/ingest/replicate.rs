@@ -88,7 +88,7 @@ impl Ingest {
                 let position = self
                     .broker
                     .position(&Topic::SymbolTicks(tick.symbol.clone()));
-                drop(state.record_tick(tick, position));
+                drop(state.record_tick(tick, position.into()));
             }
             if let Some(due) = replicated.replay.closed_due {
                 drop(state.market.close_due(due));
@@ -133,7 +133,7 @@ impl Ingest {
         for symbol in symbols {
             let position = self.broker.position(&Topic::SymbolTicks(symbol.clone()));
             if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
-                entry.position = Some(position);
+                entry.position = Some(position.into());
             }
         }
     }

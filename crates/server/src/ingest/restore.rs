@@ -33,7 +33,7 @@ impl Ingest {
         for symbol in symbols {
             let position = self.broker.position(&Topic::SymbolTicks(symbol.clone()));
             if let Some(entry) = state.recent_ticks.get_mut(&symbol) {
-                entry.position = Some(position);
+                entry.position = Some(position.into());
                 entry.arrived = restored_at;
             }
         }

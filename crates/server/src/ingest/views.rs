@@ -19,6 +19,7 @@ use super::{
     Ingest, IngestLimits, RECENT_POSTS, RECENT_TICKS_PER_SYMBOL, SENTIMENT_WINDOW,
     TOP_POSTS_WINDOW_MS,
 };
+use crate::broker::Published;
 use crate::clock::now_ms;
 
 /// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
@@ -26,7 +27,7 @@ use crate::clock::now_ms;
 #[derive(Default)]
 pub(super) struct RecentTicks {
     pub(super) ticks: VecDeque<Tick>,
-    pub(super) position: Option<StreamPosition>,
+    pub(super) position: Option<Published>,
     /// Wall time the newest tick arrived (not its `ts`: a backfill of old
     /// data is as fresh as live data), for dropping idle symbols.
     pub(super) arrived: TimestampMs,
@@ -66,7 +67,7 @@ impl LiveState {
     pub(super) fn record_tick(
         &mut self,
         tick: &Tick,
-        symbol_position: StreamPosition,
+        symbol_position: Published,
     ) -> pulse_core::analytics::market::TickOutcome {
         let outcome = self.market.apply(tick);
         let entry = self.recent_ticks.entry(tick.symbol.clone()).or_default();
@@ -150,7 +151,12 @@ impl Ingest {
         self.state()
             .recent_ticks
             .get(symbol)
-            .map(|r| (r.ticks.iter().cloned().collect(), r.position.clone()))
+            .map(|r| {
+                (
+                    r.ticks.iter().cloned().collect(),
+                    r.position.clone().map(Into::into),
+                )
+            })
             .unwrap_or_default()
     }
 

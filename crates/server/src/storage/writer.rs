@@ -182,8 +182,17 @@ impl Writer {
         match self.commit_with_retries(&writes, position.as_ref()) {
             Ok(()) => {
                 self.failures = 0;
+                // The whole group in one publish: each topic's events of the
+                // group are taken under one lock and wake its flusher once.
+                let mut events =
+                    Vec::with_capacity(writes.iter().map(|(b, _)| b.events.len()).sum());
+                let mut acks = Vec::with_capacity(writes.len());
                 for (batch, ack) in writes {
-                    self.broker.publish(batch.events);
+                    events.extend(batch.events);
+                    acks.push(ack);
+                }
+                self.broker.publish(events);
+                for ack in acks {
                     self.answer(ack, Ok(()));
                 }
             }

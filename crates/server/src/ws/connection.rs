@@ -235,17 +235,16 @@ impl Connection {
                 ),
             );
         }
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(value) => value,
-            Err(error) => {
+        // One parse: its error's category tells bad JSON from a JSON value
+        // that is not a message.
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(error) if error.is_syntax() || error.is_eof() => {
                 return self.reply_error(
                     ErrorCode::InvalidJson,
                     format!("frame is not valid JSON: {error}"),
                 )
             }
-        };
-        let message: ClientMessage = match serde_json::from_value(value) {
-            Ok(message) => message,
             Err(error) => {
                 return self.reply_error(
                     ErrorCode::InvalidMessage,
