@@ -1,5 +1,7 @@
 //! The candle chart: price candles with an SMA overlay above, volume bars below.
 
+use std::fmt::Write;
+
 use plotters::prelude::*;
 
 use pulse_core::model::Candle;
@@ -124,11 +126,54 @@ fn candle_description(title: &str, bars: &[Bar]) -> String {
     )
 }
 
+/// One colour's marks of one layer, as the `d` of a single SVG path.
+#[derive(Default)]
+struct Marks {
+    up: String,
+    down: String,
+}
+
+impl Marks {
+    fn of(&mut self, bar: &Bar) -> &mut String {
+        if bar.rising() {
+            &mut self.up
+        } else {
+            &mut self.down
+        }
+    }
+
+    /// The two paths; `paint` gives the attributes for a colour.
+    fn write(&self, svg: &mut String, paint: impl Fn(RGBColor) -> String) {
+        for (d, color) in [(&self.up, UP), (&self.down, DOWN)] {
+            if !d.is_empty() {
+                let _ = write!(svg, r#"<path {} d="{d}"/>"#, paint(color));
+            }
+        }
+    }
+}
+
+fn hex(color: RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", color.0, color.1, color.2)
+}
+
+/// A rectangle between two pixel corners, at least one pixel each way (a
+/// flat candle still shows its body), appended to a path.
+fn rect_path(d: &mut String, (x0, y0): (i32, i32), (x1, y1): (i32, i32)) {
+    let (left, top) = (x0.min(x1), y0.min(y1));
+    let width = x0.abs_diff(x1).max(1);
+    let height = y0.abs_diff(y1).max(1);
+    let _ = write!(d, "M{left} {top}h{width}v{height}h-{width}z");
+}
+
+/// Axes, grid and labels come from plotters; the candles, volume bars and
+/// SMA are written as a handful of paths (one per colour and layer) rather
+/// than plotters' three elements per candle: a long range then costs a few
+/// bytes per candle, and the browser parses 7 elements, not thousands.
 fn draw_candles<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     bars: &[Bar],
     interval: i64,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Result<String, DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let (_, height) = root.dim_in_pixel();
     let (upper, lower) = root.split_vertically(height * 72 / 100);
@@ -157,22 +202,6 @@ fn draw_candles<DB: DrawingBackend>(
         .y_labels(PRICE_LABELS)
         .y_label_formatter(&|p| axis_number(*p, price_step))
         .draw()?;
-    let body = |start: i64| (start + interval * 15 / 100, start + interval * 85 / 100);
-    let color = |b: &Bar| if b.rising() { UP } else { DOWN };
-    price.draw_series(bars.iter().map(|b| {
-        let mid = b.start + interval / 2;
-        PathElement::new(vec![(mid, b.low), (mid, b.high)], color(b).stroke_width(1))
-    }))?;
-    price.draw_series(bars.iter().map(|b| {
-        let (x0, x1) = body(b.start);
-        let (top, bottom) = (b.open.max(b.close), b.open.min(b.close));
-        Rectangle::new([(x0, top), (x1, bottom)], color(b).filled().stroke_width(1))
-    }))?;
-    price.draw_series(LineSeries::new(
-        bars.iter()
-            .filter_map(|b| b.sma.map(|v| (b.start + interval / 2, v))),
-        SMA_LINE.stroke_width(2),
-    ))?;
 
     let mut volume = ChartBuilder::on(&lower)
         .margin_right(12)
@@ -187,11 +216,60 @@ fn draw_candles<DB: DrawingBackend>(
         .x_label_formatter(&|ts| x_label(*ts))
         .y_label_formatter(&|v| compact(*v))
         .draw()?;
-    volume.draw_series(bars.iter().map(|b| {
+
+    // Every point below lies inside its chart's axes (they were built from
+    // these bars), so the pixels need no clipping.
+    let body = |start: i64| (start + interval * 15 / 100, start + interval * 85 / 100);
+    let (mut wicks, mut bodies, mut bars_of_volume) =
+        (Marks::default(), Marks::default(), Marks::default());
+    let mut sma = String::new();
+    for b in bars {
+        let mid = b.start + interval / 2;
+        let (x, high) = price.backend_coord(&(mid, b.high));
+        let (_, low) = price.backend_coord(&(mid, b.low));
+        let _ = write!(wicks.of(b), "M{x} {high}V{low}");
         let (x0, x1) = body(b.start);
-        Rectangle::new([(x0, b.volume), (x1, 0.0)], color(b).mix(0.45).filled())
-    }))?;
-    Ok(())
+        rect_path(
+            bodies.of(b),
+            price.backend_coord(&(x0, b.open.max(b.close))),
+            price.backend_coord(&(x1, b.open.min(b.close))),
+        );
+        if b.volume > 0.0 {
+            rect_path(
+                bars_of_volume.of(b),
+                volume.backend_coord(&(x0, b.volume)),
+                volume.backend_coord(&(x1, 0.0)),
+            );
+        }
+        if let Some(value) = b.sma {
+            let (x, y) = price.backend_coord(&(mid, value));
+            let step = if sma.is_empty() { 'M' } else { 'L' };
+            let _ = write!(sma, "{step}{x} {y}");
+        }
+    }
+    let mut svg = String::with_capacity(
+        [&wicks, &bodies, &bars_of_volume]
+            .iter()
+            .map(|m| m.up.len() + m.down.len() + 64)
+            .sum::<usize>()
+            + sma.len()
+            + 64,
+    );
+    wicks.write(&mut svg, |c| {
+        format!(r#"fill="none" stroke="{}" stroke-width="1""#, hex(c))
+    });
+    bodies.write(&mut svg, |c| format!(r#"fill="{}""#, hex(c)));
+    if !sma.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<path fill="none" stroke="{}" stroke-width="2" d="{sma}"/>"#,
+            hex(SMA_LINE)
+        );
+    }
+    bars_of_volume.write(&mut svg, |c| {
+        format!(r#"fill="{}" fill-opacity="0.45""#, hex(c))
+    });
+    Ok(svg)
 }
 
 #[cfg(test)]
@@ -360,10 +438,99 @@ mod tests {
         let sma = sma_of(&c);
         let svg = draw_candles_guarded("120 candles", c, sma);
         assert_sane_svg(&svg);
-        assert!(svg.to_ascii_uppercase().contains("#2563EB"), "no SMA line");
-        assert!(svg.contains("<rect"), "no candle bodies");
+        assert!(
+            svg.contains(r##"stroke="#2563EB" stroke-width="2" d="M"##),
+            "no SMA line"
+        );
+        for color in ["#047857", "#B91C1C"] {
+            assert!(
+                svg.contains(&format!(r#"<path fill="{color}" d="M"#)),
+                "no {color} bodies"
+            );
+        }
         assert!(labels(&svg).len() >= 6, "no axis labels");
         assert!(svg.contains(r#"role="img""#));
+    }
+
+    /// The browser's time on a long range went into parsing three elements
+    /// per candle: now the element count does not grow with the candles,
+    /// and a candle costs a few dozen bytes.
+    #[test]
+    fn candles_are_a_fixed_number_of_paths_whatever_their_count() {
+        let elements = |n: usize| {
+            let c = candles(n);
+            let sma = sma_of(&c);
+            let svg = draw_candles_guarded("n candles", c, sma);
+            assert_sane_svg(&svg);
+            (
+                svg.matches('<').count(),
+                svg.matches("<path").count(),
+                svg.len(),
+            )
+        };
+        let (few, few_paths, few_bytes) = elements(100);
+        let (many, many_paths, many_bytes) = elements(2_000);
+        assert_eq!(
+            few_paths, 7,
+            "wicks, bodies and volume in two colours, and the SMA"
+        );
+        assert_eq!(many_paths, 7);
+        // Only the grid and the labels differ (plotters' ticks for the other span).
+        assert!(
+            many.abs_diff(few) < 50,
+            "{few} elements for 100 candles, {many} for 2,000"
+        );
+        let per_candle = (many_bytes - few_bytes) / 1_900;
+        assert!(per_candle < 64, "{per_candle} bytes per candle");
+    }
+
+    /// The numbers of one path command (`M`, `h`, `V`, ...) in a path's `d`.
+    fn path_numbers(svg: &str, attrs: &str) -> Vec<i64> {
+        let start = svg.find(&format!("<path {attrs} d=\"")).expect(attrs) + attrs.len() + 10;
+        let d = &svg[start..start + svg[start..].find('"').unwrap()];
+        d.split(|c: char| c.is_ascii_alphabetic() || c == ' ')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_candle_is_drawn_where_its_prices_are() {
+        // Rising: open 10, close 20, high 25, low 5; then a falling one.
+        let c = vec![
+            candle(T0, 10.0, 25.0, 5.0, 20.0, 4.0),
+            candle(T0 + 1_000, 20.0, 21.0, 14.0, 15.0, 2.0),
+        ];
+        let svg = draw_candles_guarded("two candles", c, vec![None; 2]);
+        // Pixel y grows downwards: high above the body's top, low below its bottom.
+        let wick = path_numbers(&svg, r##"fill="none" stroke="#047857" stroke-width="1""##);
+        let [x, high, low] = wick[..] else {
+            panic!("{wick:?}")
+        };
+        let body = path_numbers(&svg, r##"fill="#047857""##);
+        let [left, top, width, height, back] = body[..] else {
+            panic!("{body:?}")
+        };
+        assert!(high < top && top + height < low, "{wick:?} {body:?}");
+        assert!(
+            left < x && x < left + width && back == -width,
+            "{wick:?} {body:?}"
+        );
+        // The falling candle's body spans 20 down to 15: half the rising one's 10..20.
+        let falling = path_numbers(&svg, r##"fill="#B91C1C""##);
+        assert!(
+            (falling[3] * 2 - height).abs() <= 2,
+            "{falling:?} against {body:?}"
+        );
+        assert!(
+            falling[0] > left + width,
+            "the second candle is to the right"
+        );
+        // Volume 4 against 2: twice as tall, both standing on the same baseline.
+        let up = path_numbers(&svg, r##"fill="#047857" fill-opacity="0.45""##);
+        let down = path_numbers(&svg, r##"fill="#B91C1C" fill-opacity="0.45""##);
+        assert_eq!(up[1] + up[3], down[1] + down[3], "{up:?} {down:?}");
+        assert!((down[3] * 2 - up[3]).abs() <= 2, "{up:?} {down:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use pulse_core::protocol::RateBucket;
 
 use super::style::{house_mesh, label_font, COMMENTS, LIKES, SHARES};
-use super::{bar_axis, plottable_time, render_svg, time_axis, time_labels};
+use super::{bar_axis, plottable_time, render_svg, time_axis, time_labels, Overlay};
 use crate::format::{clock_time, compact};
 
 pub const ENGAGEMENT_CHART_SIZE: (u32, u32) = (560, 220);
@@ -68,7 +68,9 @@ pub fn engagement_chart_svg(
         _ => format!("{title}: no engagement yet"),
     };
     render_svg(size, title, &description, |root| {
-        draw_engagement(root, &stacks, bucket_ms).map_err(|e| e.to_string())
+        draw_engagement(root, &stacks, bucket_ms)
+            .map(|()| Overlay::new())
+            .map_err(|e| e.to_string())
     })
 }
 

@@ -137,8 +137,14 @@ fn axis_number(value: f64, step: f64) -> String {
 
 // ------------------------------------------------------------ drawing
 
-/// Plotters errors carry the backend's type; the callers only need to know it failed.
-type DrawResult = Result<(), String>;
+/// What a chart drew: plotters' elements, plus SVG markup of its own to lay
+/// over them (see `candles`: many marks in one path). Plotters errors carry
+/// the backend's type; the callers only need to know it failed.
+type DrawResult = Result<Overlay, String>;
+
+/// SVG elements a chart writes itself, drawn above plotters' output. Only
+/// numbers and constant colours go into it, never user text.
+type Overlay = String;
 
 /// Draws with plotters into an SVG string and adds the text alternative.
 fn render_svg(
@@ -151,11 +157,19 @@ fn render_svg(
     let mut svg = String::new();
     let drawn = {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-        draw(&root).and_then(|()| root.present().map_err(|e| e.to_string()))
+        draw(&root).and_then(|overlay| {
+            root.present().map_err(|e| e.to_string())?;
+            Ok(overlay)
+        })
     };
-    if drawn.is_err() {
+    match drawn {
+        Ok(overlay) => {
+            if let Some(end) = svg.rfind("</svg>") {
+                svg.insert_str(end, &overlay);
+            }
+        }
         // Plotters only fails on backend errors; an empty frame is better than a broken page.
-        svg = empty_frame(width, height);
+        Err(_) => svg = empty_frame(width, height),
     }
     with_accessible_text(svg, title, description)
 }

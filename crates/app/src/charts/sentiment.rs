@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 
 use super::style::{house_mesh, label_font, OVERALL_LINE, SYMBOL_LINE, ZERO};
-use super::{plottable_time, render_svg, time_axis, time_labels};
+use super::{plottable_time, render_svg, time_axis, time_labels, Overlay};
 
 pub const SENTIMENT_CHART_SIZE: (u32, u32) = (560, 220);
 
@@ -40,7 +40,9 @@ pub fn sentiment_chart_svg(
     }
     let symbol_points = symbol.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
     render_svg(size, title, &description, |root| {
-        draw_sentiment(root, &overall, symbol_points).map_err(|e| e.to_string())
+        draw_sentiment(root, &overall, symbol_points)
+            .map(|()| Overlay::new())
+            .map_err(|e| e.to_string())
     })
 }
 
