@@ -6,8 +6,9 @@ const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 
 /** A new symbol name (letters only, like a ticker). */
+/** A fresh symbol per run (six random letters), so repeated runs on one server never collide. */
 function symbolName(prefix: string): string {
-  const letters = unique().replace(/[^0-9]/g, '').slice(-6).split('').map((d) => String.fromCharCode(65 + Number(d))).join('');
+  const letters = Array.from({ length: 6 }, () => String.fromCharCode(65 + Math.floor(Math.random() * 26))).join('');
   return `${prefix}${letters}`;
 }
 
