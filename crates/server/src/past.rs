@@ -22,10 +22,11 @@ use pulse_core::protocol::{CandleUpdate, EngagementEvent, FeedPost, SentimentUpd
 use crate::backend::price_state;
 use crate::ingest::TOP_POSTS_WINDOW_MS;
 use crate::state::AppState;
-use crate::storage::Storage;
+use crate::storage::{Keep, Storage};
 
 /// Engagement events read to rebuild the engagement panel at a moment, at
-/// most (its window is 15 minutes; a busier stretch is counted in part).
+/// most (its window is 15 minutes; of a busier one the newest are counted,
+/// so the rates at the moment are right and the top posts lean recent).
 const MAX_WINDOW_EVENTS: usize = 100_000;
 
 /// Where a span that hit [`MAX_PLAYED`] at time `last` ends: just before
@@ -106,20 +107,22 @@ pub async fn dashboard_at(
         },
         sentiment,
         feed,
-        engagement: engagement_at(storage, at).await?,
+        engagement: engagement_at(storage, at, MAX_WINDOW_EVENTS).await?,
         presence: Default::default(),
         positions: Default::default(),
     })
 }
 
-/// The engagement panel at `at`: the engine fed the window's events.
-async fn engagement_at(
+/// The engagement panel at `at`: the engine fed the window's newest
+/// `max_events` events.
+pub(crate) async fn engagement_at(
     storage: &std::sync::Arc<Storage>,
     at: TimestampMs,
+    max_events: usize,
 ) -> Result<EngagementState, RpcError> {
     let since = at.saturating_sub(TOP_POSTS_WINDOW_MS);
     let events = storage
-        .engagement_between(since, at, MAX_WINDOW_EVENTS)
+        .engagement_between(since, at, max_events, Keep::Latest)
         .await?;
     let mut ids: Vec<u64> = events.iter().map(|e| e.post_id).collect();
     ids.sort_unstable();
@@ -179,7 +182,9 @@ pub async fn played(
     if let (MAX_PLAYED, Some((last, _))) = (posts.len(), posts.last()) {
         until = until.min(cut_before(from, last.ts));
     }
-    let engagement = storage.engagement_between(from, until, MAX_PLAYED).await?;
+    let engagement = storage
+        .engagement_between(from, until, MAX_PLAYED, Keep::Earliest)
+        .await?;
     if let (MAX_PLAYED, Some(last)) = (engagement.len(), engagement.last()) {
         until = until.min(cut_before(from, last.ts));
     }

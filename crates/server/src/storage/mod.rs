@@ -39,7 +39,7 @@ use super::broker::{Broker, PendingEvent};
 use super::sync::lock;
 
 pub use export::{ExportQuery, ExportReader, ExportRows};
-pub use past::PastQuote;
+pub use past::{Keep, PastQuote};
 pub use read::{Restored, RestoredTopic};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records progress.
@@ -510,14 +510,16 @@ impl Storage {
             .await
     }
 
-    /// Engagement events with `ts` in `(from, to]`, in time order.
+    /// Engagement events with `ts` in `(from, to]`, in time order, at most
+    /// `limit` from the end `keep` says.
     pub async fn engagement_between(
         self: &Arc<Self>,
         from: i64,
         to: i64,
         limit: usize,
+        keep: Keep,
     ) -> Result<Vec<Engagement>, StorageError> {
-        self.read(move |conn| past::engagement_between(conn, from, to, limit))
+        self.read(move |conn| past::engagement_between(conn, from, to, limit, keep))
             .await
     }
 

@@ -192,17 +192,34 @@ fn counts_then(
         .collect()
 }
 
-/// Engagement events with `ts` in `(from, to]`, in time order, at most `limit`.
+/// Which end of a range a bounded read keeps.
+#[derive(Clone, Copy, Debug)]
+pub enum Keep {
+    /// The first `limit` (a player moving forward reads on from there).
+    Earliest,
+    /// The last `limit` (a window ending at a moment: what is nearest it counts most).
+    Latest,
+}
+
+/// Engagement events with `ts` in `(from, to]`, in time order, at most
+/// `limit` of them from the end `keep` says.
 pub(super) fn engagement_between(
     conn: &Connection,
     from: TimestampMs,
     to: TimestampMs,
     limit: usize,
+    keep: Keep,
 ) -> Result<Vec<Engagement>, rusqlite::Error> {
-    let mut statement = conn.prepare_cached(
-        "SELECT post_id, kind, delta, ts FROM engagement WHERE ts > ?1 AND ts <= ?2
-         ORDER BY ts, id LIMIT ?3",
-    )?;
+    let mut statement = conn.prepare_cached(match keep {
+        Keep::Earliest => {
+            "SELECT post_id, kind, delta, ts FROM engagement WHERE ts > ?1 AND ts <= ?2
+             ORDER BY ts, id LIMIT ?3"
+        }
+        Keep::Latest => {
+            "SELECT post_id, kind, delta, ts FROM engagement WHERE ts > ?1 AND ts <= ?2
+             ORDER BY ts DESC, id DESC LIMIT ?3"
+        }
+    })?;
     let rows = statement.query_map(params![from, to, limit as i64], |row| {
         Ok((
             row.get::<_, i64>(0)?,
@@ -222,6 +239,9 @@ pub(super) fn engagement_between(
                 ts,
             });
         }
+    }
+    if matches!(keep, Keep::Latest) {
+        events.reverse();
     }
     Ok(events)
 }

@@ -2,6 +2,7 @@
 //! into stored candles, and the past as time travel reads it.
 
 use super::tests::{node, temp_db, tick};
+use super::Keep;
 use crate::clock::now_ms;
 use pulse_core::analytics::market::rollup;
 use pulse_core::model::{Candle, CandleInterval, Engagement, EngagementKind, NewPost, Tick};
@@ -271,13 +272,24 @@ async fn the_past_reads_what_was_known_at_each_moment() {
     assert_eq!((between.len(), between[0].1.likes), (1, 0));
 
     let events = storage
-        .engagement_between(t0 + 40_000, t0 + 200_000, 10)
+        .engagement_between(t0 + 40_000, t0 + 200_000, 10, Keep::Earliest)
         .await
         .unwrap();
     assert_eq!(
         events.iter().map(|e| e.ts).collect::<Vec<_>>(),
         [t0 + 100_000, t0 + 200_000]
     );
+    for (keep, expected) in [
+        (Keep::Earliest, [t0 + 40_000, t0 + 100_000]),
+        (Keep::Latest, [t0 + 100_000, t0 + 200_000]),
+    ] {
+        let events = storage
+            .engagement_between(t0, t0 + 200_000, 2, keep)
+            .await
+            .unwrap();
+        let times: Vec<i64> = events.iter().map(|e| e.ts).collect();
+        assert_eq!(times, expected, "{keep:?}: in time order either way");
+    }
 
     let ended = storage
         .candles_ended_between(
@@ -298,4 +310,55 @@ async fn the_past_reads_what_was_known_at_each_moment() {
         .await
         .unwrap();
     assert_eq!((by_id.len(), by_id[&posts[0].id].1.likes), (1, 2));
+}
+
+/// The engagement panel at a moment reads a bounded number of its window's
+/// events; when the window holds more, the newest are the ones counted, so
+/// the rates just before the moment are right (the oldest ones used to be
+/// kept, which showed a busy moment as quiet).
+#[tokio::test]
+async fn a_busy_engagement_window_in_the_past_counts_its_newest_events() {
+    let path = temp_db("busy-window");
+    let now = now_ms();
+    let (_hub, storage, ingest) = node(&path);
+    let at = bucket_start(now - HOUR, MINUTE).unwrap();
+    let posts = ingest
+        .posts(
+            vec![NewPost {
+                author: "ann".into(),
+                text: "$AAPL".into(),
+                ts: Some(at - 20 * MINUTE),
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    let like = |ts: i64| Engagement {
+        post_id: posts[0].id,
+        kind: EngagementKind::Like,
+        delta: 1,
+        ts,
+    };
+    // 15 likes early in the window, then 10 in its last few seconds.
+    let mut likes: Vec<Engagement> = (0..15).map(|i| like(at - 14 * MINUTE + i)).collect();
+    likes.extend((0..10).map(|i| like(at - 3_000 + i)));
+    ingest.engagements(likes, now).await.unwrap();
+
+    let counted = |state: &pulse_app::engagement_panel::EngagementState| {
+        state.buckets.iter().map(|b| b.likes).sum::<i64>()
+    };
+    let whole = crate::past::engagement_at(&storage, at, 100).await.unwrap();
+    let bounded = crate::past::engagement_at(&storage, at, 10).await.unwrap();
+    assert_eq!(
+        counted(&whole),
+        10,
+        "the rate buckets cover the last 10 minutes"
+    );
+    assert_eq!(counted(&bounded), 10, "the bound keeps the newest events");
+    assert_eq!(bounded.top.len(), 1);
+    assert_eq!(
+        bounded.top[0].window.likes, 10,
+        "of the window, the newest 10 counted"
+    );
+    assert_eq!(whole.top[0].window.likes, 25);
 }
