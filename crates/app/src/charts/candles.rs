@@ -6,6 +6,7 @@ use plotters::prelude::*;
 
 use pulse_core::model::Candle;
 
+use super::marks::{hex, path, rect_path};
 use super::style::{house_mesh, label_font, DOWN, SMA_LINE, UP};
 use super::{
     axis_number, bar_axis, bounds, plottable, plottable_time, render_svg, time_axis, time_labels,
@@ -144,25 +145,9 @@ impl Marks {
 
     /// The two paths; `paint` gives the attributes for a colour.
     fn write(&self, svg: &mut String, paint: impl Fn(RGBColor) -> String) {
-        for (d, color) in [(&self.up, UP), (&self.down, DOWN)] {
-            if !d.is_empty() {
-                let _ = write!(svg, r#"<path {} d="{d}"/>"#, paint(color));
-            }
-        }
+        path(svg, &paint(UP), &self.up);
+        path(svg, &paint(DOWN), &self.down);
     }
-}
-
-fn hex(color: RGBColor) -> String {
-    format!("#{:02X}{:02X}{:02X}", color.0, color.1, color.2)
-}
-
-/// A rectangle between two pixel corners, at least one pixel each way (a
-/// flat candle still shows its body), appended to a path.
-fn rect_path(d: &mut String, (x0, y0): (i32, i32), (x1, y1): (i32, i32)) {
-    let (left, top) = (x0.min(x1), y0.min(y1));
-    let width = x0.abs_diff(x1).max(1);
-    let height = y0.abs_diff(y1).max(1);
-    let _ = write!(d, "M{left} {top}h{width}v{height}h-{width}z");
 }
 
 /// Axes, grid and labels come from plotters; the candles, volume bars and
@@ -259,13 +244,11 @@ fn draw_candles<DB: DrawingBackend>(
         format!(r#"fill="none" stroke="{}" stroke-width="1""#, hex(c))
     });
     bodies.write(&mut svg, |c| format!(r#"fill="{}""#, hex(c)));
-    if !sma.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<path fill="none" stroke="{}" stroke-width="2" d="{sma}"/>"#,
-            hex(SMA_LINE)
-        );
-    }
+    path(
+        &mut svg,
+        &format!(r#"fill="none" stroke="{}" stroke-width="2""#, hex(SMA_LINE)),
+        &sma,
+    );
     bars_of_volume.write(&mut svg, |c| {
         format!(r#"fill="{}" fill-opacity="0.45""#, hex(c))
     });
@@ -482,16 +465,6 @@ mod tests {
         );
         let per_candle = (many_bytes - few_bytes) / 1_900;
         assert!(per_candle < 64, "{per_candle} bytes per candle");
-    }
-
-    /// The numbers of one path command (`M`, `h`, `V`, ...) in a path's `d`.
-    fn path_numbers(svg: &str, attrs: &str) -> Vec<i64> {
-        let start = svg.find(&format!("<path {attrs} d=\"")).expect(attrs) + attrs.len() + 10;
-        let d = &svg[start..start + svg[start..].find('"').unwrap()];
-        d.split(|c: char| c.is_ascii_alphabetic() || c == ' ')
-            .filter(|n| !n.is_empty())
-            .map(|n| n.parse().unwrap())
-            .collect()
     }
 
     #[test]

@@ -4,6 +4,7 @@ use plotters::prelude::*;
 
 use pulse_core::protocol::RateBucket;
 
+use super::marks::{hex, path, rect_path};
 use super::style::{house_mesh, label_font, COMMENTS, LIKES, SHARES};
 use super::{bar_axis, plottable_time, render_svg, time_axis, time_labels, Overlay};
 use crate::format::{clock_time, compact};
@@ -68,17 +69,16 @@ pub fn engagement_chart_svg(
         _ => format!("{title}: no engagement yet"),
     };
     render_svg(size, title, &description, |root| {
-        draw_engagement(root, &stacks, bucket_ms)
-            .map(|()| Overlay::new())
-            .map_err(|e| e.to_string())
+        draw_engagement(root, &stacks, bucket_ms).map_err(|e| e.to_string())
     })
 }
 
+/// Axes from plotters; the bars as one path per kind (3 elements, not 3 per bucket).
 fn draw_engagement<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     stacks: &[Stack],
     bucket_ms: i64,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Result<Overlay, DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let x_range = match (stacks.first(), stacks.last()) {
         (Some(first), Some(last)) => time_axis(first.start, last.start + bucket_ms),
@@ -98,21 +98,32 @@ fn draw_engagement<DB: DrawingBackend>(
         .y_label_formatter(&|v| compact(*v))
         .draw()?;
     let gap = (bucket_ms / 8).max(1);
+    // Likes at the bottom, then comments, then shares.
+    let mut kinds = [
+        (LIKES, String::new()),
+        (COMMENTS, String::new()),
+        (SHARES, String::new()),
+    ];
     for b in stacks {
         let (x0, x1) = (b.start + gap, b.start + bucket_ms - gap);
         let mut base = 0.0;
-        for (count, color) in [(b.likes, LIKES), (b.comments, COMMENTS), (b.shares, SHARES)] {
+        for (count, (_, d)) in [b.likes, b.comments, b.shares].into_iter().zip(&mut kinds) {
             if count > 0 {
                 let top = base + count as f64;
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(x0, top), (x1, base)],
-                    color.filled(),
-                )))?;
+                rect_path(
+                    d,
+                    chart.backend_coord(&(x0, top)),
+                    chart.backend_coord(&(x1, base)),
+                );
                 base = top;
             }
         }
     }
-    Ok(())
+    let mut svg = Overlay::new();
+    for (color, d) in &kinds {
+        path(&mut svg, &format!(r#"fill="{}""#, hex(*color)), d);
+    }
+    Ok(svg)
 }
 
 #[cfg(test)]
@@ -196,8 +207,41 @@ mod tests {
         assert_distinct(time_labels_of(&svg), 1);
         let svg = draw_engagement_guarded("many", activity(60), 10_000);
         assert_sane_svg(&svg);
-        assert!(svg.contains("<rect"), "no bars");
+        for color in ["#DB2777", "#D97706", "#6D28D9"] {
+            assert!(
+                svg.contains(&format!(r#"<path fill="{color}" d="M"#)),
+                "no {color} bars"
+            );
+        }
         assert!(labels(&svg).len() >= 4, "no axis labels");
+    }
+
+    #[test]
+    fn bars_are_three_paths_stacked_likes_first() {
+        let svg = draw_engagement_guarded("one bucket", vec![bucket(T0, 4, 2, 2)], 10_000);
+        assert_eq!(svg.matches("<path").count(), 3, "{svg}");
+        let likes = path_numbers(&svg, r##"fill="#DB2777""##);
+        let comments = path_numbers(&svg, r##"fill="#D97706""##);
+        let shares = path_numbers(&svg, r##"fill="#6D28D9""##);
+        // Pixel y grows downwards: comments sit on the likes, shares on the comments.
+        assert!(
+            (comments[1] + comments[3] - likes[1]).abs() <= 1,
+            "{likes:?} {comments:?}"
+        );
+        assert!(
+            (shares[1] + shares[3] - comments[1]).abs() <= 1,
+            "{comments:?} {shares:?}"
+        );
+        assert!(
+            (likes[3] - 2 * comments[3]).abs() <= 2,
+            "4 likes twice as tall as 2 comments"
+        );
+        let many = draw_engagement_guarded("many", activity(600), 10_000);
+        assert_eq!(
+            many.matches("<path").count(),
+            3,
+            "one path per kind at any count"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::format::{clock_minutes, clock_time, escape_xml};
 
 mod candles;
 mod engagement;
+mod marks;
 mod sentiment;
 mod style;
 #[cfg(test)]

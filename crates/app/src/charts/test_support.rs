@@ -221,6 +221,21 @@ pub fn title(svg: &str) -> &str {
     &svg[start..svg.find("</title>").expect("no </title>")]
 }
 
+/// The numbers of the path with these attributes, in order (`M4 20h6v20h-6z`
+/// gives 4, 20, 6, 20, -6): what a test reads a mark's pixels from.
+pub fn path_numbers(svg: &str, attrs: &str) -> Vec<i64> {
+    let open = format!("<path {attrs} d=\"");
+    let start = svg.find(&open).unwrap_or_else(|| panic!("no path {attrs}")) + open.len();
+    let d = &svg[start..start + svg[start..].find('"').unwrap_or(0)];
+    d.split(|c: char| c.is_ascii_alphabetic() || c == ' ')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|_| panic!("not a number in {d:?}"))
+        })
+        .collect()
+}
+
 /// Values a hostile or broken producer can put in front of a chart.
 pub const HOSTILE: [f64; 14] = [
     f64::NAN,
