@@ -5,8 +5,7 @@ import * as fs from 'node:fs';
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 
-/** A new symbol name (letters only, like a ticker). */
-/** A fresh symbol per run (six random letters), so repeated runs on one server never collide. */
+/** A new symbol name, letters only like a ticker: six random ones, so repeated runs on one server do not collide (26⁶ names). */
 function symbolName(prefix: string): string {
   const letters = Array.from({ length: 6 }, () => String.fromCharCode(65 + Math.floor(Math.random() * 26))).join('');
   return `${prefix}${letters}`;

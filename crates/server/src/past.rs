@@ -26,7 +26,8 @@ use crate::storage::{Keep, Storage};
 
 /// Engagement events read to rebuild the engagement panel at a moment, at
 /// most (its window is 15 minutes; of a busier one the newest are counted,
-/// so the rates at the moment are right and the top posts lean recent).
+/// so the rates just before the moment are right unless its last 10 minutes
+/// alone hold more, and the top posts lean recent).
 const MAX_WINDOW_EVENTS: usize = 100_000;
 
 /// Where a span that hit [`MAX_PLAYED`] at time `last` ends: just before

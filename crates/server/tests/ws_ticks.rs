@@ -63,7 +63,13 @@ async fn bad_frames_get_errors_and_the_stream_goes_on() {
         (r#"{"op":"ping""#, "invalid_json"),
         (r#"{"op":"ping"} and more"#, "invalid_json"),
         (r#"{"op":"ping","id":1e400}"#, "invalid_json"),
+        // Not JSON, though the parse of a message stops earlier (at the op).
+        (r#"{"op":"dance""#, "invalid_json"),
+        (r#"{"op":"dance"} junk"#, "invalid_json"),
+        ("[99", "invalid_json"),
+        (&format!(r#"{{"op":{}"#, "[".repeat(200)), "invalid_json"),
         ("[1,2]", "invalid_message"),
+        (r#"{"op":"ping","op":"ping"}"#, "invalid_message"),
         (r#"{"op":"ping","id":1,"extra":true}"#, "invalid_message"),
         (r#"{"op":"dance"}"#, "invalid_message"),
         (r#"{"topics":["ticks"]}"#, "invalid_message"),

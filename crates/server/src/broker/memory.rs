@@ -236,10 +236,12 @@ impl Broker for MemoryBroker {
     }
 
     fn publish(&self, events: Vec<PendingEvent>) {
-        // One batch touches few topics (a tick: `ticks`, `ticks:<SYM>`, its
-        // candles): each topic's events are taken under one lock and handed
-        // to its flusher at once, in offset order, instead of one by one.
+        // A commit group's events (many batches, up to a few topics per
+        // symbol it touches) are grouped by topic, in first-seen order: each
+        // topic's events are taken under one lock and handed to its flusher
+        // at once, in offset order, instead of one by one.
         let mut by_topic: Vec<(Arc<TopicLog>, Vec<Arc<Event>>)> = Vec::new();
+        let mut index: HashMap<*const TopicLog, usize> = HashMap::new();
         for PendingEvent { route, event } in events {
             // Only this broker makes the events it is handed.
             let route: Arc<dyn std::any::Any + Send + Sync> = route;
@@ -247,12 +249,14 @@ impl Broker for MemoryBroker {
                 debug_assert!(false, "an event of another broker");
                 continue;
             };
-            match by_topic
-                .iter_mut()
-                .find(|(known, _)| Arc::ptr_eq(known, &log))
-            {
-                Some((_, events)) => events.push(event),
-                None => by_topic.push((log, vec![event])),
+            match index.entry(Arc::as_ptr(&log)) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    by_topic[*at.get()].1.push(event)
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(by_topic.len());
+                    by_topic.push((log, vec![event]));
+                }
             }
         }
         for (log, events) in by_topic {

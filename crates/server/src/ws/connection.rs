@@ -235,23 +235,32 @@ impl Connection {
                 ),
             );
         }
-        // One parse: its error's category tells bad JSON from a JSON value
-        // that is not a message.
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(message) => message,
-            Err(error) if error.is_syntax() || error.is_eof() => {
-                return self.reply_error(
-                    ErrorCode::InvalidJson,
-                    format!("frame is not valid JSON: {error}"),
-                )
-            }
             Err(error) => {
-                return self.reply_error(
-                    ErrorCode::InvalidMessage,
-                    format!(
-                    "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping, analyze"
-                ),
-                )
+                // One parse on the way that matters. On the error path, the
+                // frame is checked for being JSON at all: serde stops at an
+                // unknown `op` before it reads on, so a data error can still
+                // be a frame that is not JSON.
+                let not_json = if error.is_syntax() || error.is_eof() {
+                    Some(error.to_string())
+                } else {
+                    serde_json::from_str::<serde::de::IgnoredAny>(text)
+                        .err()
+                        .map(|syntax| syntax.to_string())
+                };
+                return match not_json {
+                    Some(syntax) => self.reply_error(
+                        ErrorCode::InvalidJson,
+                        format!("frame is not valid JSON: {syntax}"),
+                    ),
+                    None => self.reply_error(
+                        ErrorCode::InvalidMessage,
+                        format!(
+                            "not a valid message ({error}); ops are subscribe, unsubscribe, publish, ping, analyze"
+                        ),
+                    ),
+                };
             }
         };
         match message {
