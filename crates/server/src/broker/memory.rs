@@ -15,6 +15,9 @@ use super::{Broker, BrokerConfig, PendingEvent, Route, Subscription};
 use crate::fanout::{Batching, Event, LocalTopic, TopicReport};
 use crate::sync::{lock, read, write};
 
+/// Topics one publish groups its events by with a scan; beyond, a map.
+const SCANNED_TOPICS: usize = 8;
+
 /// Topics by name, created on first use.
 pub struct MemoryBroker {
     config: BrokerConfig,
@@ -249,12 +252,29 @@ impl Broker for MemoryBroker {
                 debug_assert!(false, "an event of another broker");
                 continue;
             };
-            match index.entry(Arc::as_ptr(&log)) {
-                std::collections::hash_map::Entry::Occupied(at) => {
-                    by_topic[*at.get()].1.push(event)
+            // A few topics are found by a scan (one batch: no map to
+            // allocate under the ingest lock); a map indexes them beyond.
+            let known = if by_topic.len() <= SCANNED_TOPICS {
+                by_topic
+                    .iter()
+                    .position(|(known, _)| Arc::ptr_eq(known, &log))
+            } else {
+                if index.is_empty() {
+                    index.extend(
+                        by_topic
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (known, _))| (Arc::as_ptr(known), i)),
+                    );
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(by_topic.len());
+                index.get(&Arc::as_ptr(&log)).copied()
+            };
+            match known {
+                Some(at) => by_topic[at].1.push(event),
+                None => {
+                    if !index.is_empty() {
+                        index.insert(Arc::as_ptr(&log), by_topic.len());
+                    }
                     by_topic.push((log, vec![event]));
                 }
             }

@@ -349,6 +349,12 @@ impl Ingest {
             }
         }
         self.check_storage()?;
+        // Serialized before the state lock, which every producer shares.
+        let jsons = ticks
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(BrokerError::from)?;
         let (positions, commit) = {
             let mut state = self.state();
             if let Err((index, reason)) = state.market.check_batch(&ticks) {
@@ -359,8 +365,8 @@ impl Ingest {
             }
             let mut batch = WriteBatch::default();
             let mut positions = Vec::with_capacity(ticks.len());
-            for tick in ticks {
-                positions.push(self.apply_tick(&mut state, &mut batch, tick)?);
+            for (tick, json) in ticks.into_iter().zip(jsons) {
+                positions.push(self.apply_tick(&mut state, &mut batch, tick, &json)?);
             }
             batch.replay.answers = answer.map(|to| to.answered(&positions));
             (positions, self.submit(batch))
@@ -373,19 +379,19 @@ impl Ingest {
         state: &mut LiveState,
         batch: &mut WriteBatch,
         tick: Tick,
+        json: &str,
     ) -> Result<Published, IngestError> {
         let symbol: Arc<str> = tick.symbol.as_str().into();
-        // Serialized once for both topics.
-        let json = serde_json::to_string(&tick).map_err(BrokerError::from)?;
+        // `json` is the tick's, serialized once for both topics.
         let on_all = self.broker.prepare_json(
             &Topic::Ticks,
-            &json,
+            json,
             Some(Arc::clone(&symbol)),
             Some(tick.ts),
         );
         let on_symbol = self.broker.prepare_json(
             &Topic::SymbolTicks(tick.symbol.clone()),
-            &json,
+            json,
             Some(symbol),
             Some(tick.ts),
         );
