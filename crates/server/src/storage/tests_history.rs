@@ -12,6 +12,15 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
+fn like(post_id: u64, ts: i64) -> Engagement {
+    Engagement {
+        post_id,
+        kind: EngagementKind::Like,
+        delta: 1,
+        ts,
+    }
+}
+
 /// Candles of `interval` from time-ordered ticks, each taken as a candle
 /// of its own (the roll-up itself is checked against the ticks in core).
 fn direct(ticks: &[Tick], interval: CandleInterval) -> Vec<Candle> {
@@ -227,12 +236,7 @@ async fn the_past_reads_what_was_known_at_each_moment() {
         )
         .await
         .unwrap();
-    let like = |ts: i64| Engagement {
-        post_id: posts[0].id,
-        kind: EngagementKind::Like,
-        delta: 1,
-        ts,
-    };
+    let like = |ts: i64| like(posts[0].id, ts);
     ingest
         .engagements(
             vec![like(t0 + 40_000), like(t0 + 100_000), like(t0 + 200_000)],
@@ -333,12 +337,7 @@ async fn a_busy_engagement_window_in_the_past_counts_its_newest_events() {
         )
         .await
         .unwrap();
-    let like = |ts: i64| Engagement {
-        post_id: posts[0].id,
-        kind: EngagementKind::Like,
-        delta: 1,
-        ts,
-    };
+    let like = |ts: i64| like(posts[0].id, ts);
     // 15 likes early in the window, then 10 in its last few seconds.
     let mut likes: Vec<Engagement> = (0..15).map(|i| like(at - 14 * MINUTE + i)).collect();
     likes.extend((0..10).map(|i| like(at - 3_000 + i)));
