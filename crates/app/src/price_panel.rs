@@ -250,29 +250,15 @@ pub fn PricePanel(
             })
         })
     });
-    let link = move |target: Memo<ChartView>, label: &'static str, current: Memo<bool>| {
+    // A link to `target`; the current choice is the one that changes nothing.
+    let link = move |target: Memo<ChartView>, label: &'static str| {
+        let current = Memo::new(move |_| target.get() == view.get());
         let href = move || format!("/{}", target.get().query(&symbol()));
         view! {
             <a href=href rel=move || target.get().at.map(|_| "external") class="seg" class:active=move || current.get() aria-current=move || current.get().then_some("true")>
                 {label}
             </a>
         }
-    };
-    let interval_link = move |interval: CandleInterval| {
-        let target = Memo::new(move |_| ChartView {
-            interval,
-            ..view.get()
-        });
-        let current = Memo::new(move |_| view.get().interval == interval);
-        link(target, interval.label(), current)
-    };
-    let range_link = move |range: ChartRange| {
-        let target = Memo::new(move |_| ChartView {
-            range,
-            ..view.get()
-        });
-        let current = Memo::new(move |_| view.get().range == range);
-        link(target, range.label(), current)
     };
     view! {
         <section class="panel price-panel" aria-labelledby="price-heading" aria-busy=move || loading.get().to_string()>
@@ -287,12 +273,16 @@ pub fn PricePanel(
                     </span>
                 </h2>
                 <div class="segmented" role="group" aria-label="Candle interval">
-                    {CandleInterval::ALL.map(interval_link).collect_view()}
+                    {CandleInterval::ALL
+                        .map(|interval| link(Memo::new(move |_| ChartView { interval, ..view.get() }), interval.label()))
+                        .collect_view()}
                 </div>
             </div>
             <div class="chart-bar">
                 <div class="segmented" role="group" aria-label="Time range">
-                    {ChartRange::ALL.map(range_link).collect_view()}
+                    {ChartRange::ALL
+                        .map(|range| link(Memo::new(move |_| ChartView { range, ..view.get() }), range.label()))
+                        .collect_view()}
                 </div>
                 <a class="export" data-testid="export" download href=move || format!("{}{}", http_base(), export_href.get())>
                     "Export CSV"
