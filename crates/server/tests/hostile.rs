@@ -81,12 +81,7 @@ async fn a_huge_volume_is_refused_and_the_page_still_renders() {
         !page.contains("NaN") && !page.contains("inf<"),
         "no non-finite numbers drawn"
     );
-    let (_, snapshot) = http(&server, "GET", "/api/snapshot", &[], b"").await;
-    let big = snapshot["symbols"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["symbol"] == "BIG"))
-        .expect("BIG in the snapshot")
-        .clone();
+    let big = snapshot_symbol(&server, "BIG").await;
     assert!(big["volume"].as_f64().is_some_and(f64::is_finite), "{big}");
     healthy(&server).await;
     server.shutdown().await.unwrap();
@@ -360,12 +355,7 @@ async fn a_tick_from_the_future_is_refused_and_real_ticks_move_the_price() {
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let (_, snapshot) = http(&server, "GET", "/api/snapshot", &[], b"").await;
-    let fut = snapshot["symbols"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["symbol"] == "FUT"))
-        .expect("FUT tracked")
-        .clone();
+    let fut = snapshot_symbol(&server, "FUT").await;
     assert_eq!(fut["last"], 12.0);
     server.shutdown().await.unwrap();
 }
@@ -395,6 +385,11 @@ async fn a_tick_the_market_cannot_use_is_refused_naming_the_item_and_an_old_one_
     assert_eq!(body["error"]["field"], "ts");
     // All or nothing: the good first item was not applied either.
     let (_, candles) = http(&server, "GET", "/api/candles/LATE?interval=1s", &[], b"").await;
+    assert_eq!(
+        candles.as_array().map(Vec::len),
+        Some(1),
+        "only the first tick's candle: {candles}"
+    );
     assert_eq!(candles[0]["high"], 10.0, "{candles}");
     // The same tick sent twice is refused the second time, not counted twice.
     let (status, body) = post_json(&server, "/api/ticks", &tick("LATE", 10.0, 1.0, now)).await;
@@ -404,12 +399,7 @@ async fn a_tick_the_market_cannot_use_is_refused_naming_the_item_and_an_old_one_
     let (status, body) =
         post_json(&server, "/api/ticks", &tick("LATE", 9.0, 1.0, now - 60_000)).await;
     assert_eq!(status, 200, "{body}");
-    let (_, snapshot) = http(&server, "GET", "/api/snapshot", &[], b"").await;
-    let late = snapshot["symbols"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["symbol"] == "LATE"))
-        .expect("LATE tracked")
-        .clone();
+    let late = snapshot_symbol(&server, "LATE").await;
     assert_eq!(
         (late["last"].as_f64(), late["backfilled"].as_u64()),
         (Some(10.0), Some(1))

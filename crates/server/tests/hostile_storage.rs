@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use pulse_server::clock::now_ms;
 use pulse_server::RunningServer;
 use serde_json::{json, Value};
 
@@ -17,13 +16,7 @@ const DAY_MS: i64 = 24 * 3_600_000;
 const JAN_2_2019: i64 = 1_546_387_200_000;
 
 fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "pulse-hostile-storage-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("pulse.db")
+    temp_dir(&format!("hostile-storage-{name}")).join("pulse.db")
 }
 
 async fn candles(server: &RunningServer, symbol: &str, from: i64, to: i64) -> Vec<Value> {

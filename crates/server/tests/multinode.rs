@@ -60,16 +60,6 @@ fn scenario(name: &str, aof: bool) -> Option<(std::sync::MutexGuard<'static, ()>
     Some((serial, dir, redis))
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "pulse-multinode-{name}-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 struct Redis {
     port: u16,
     dir: PathBuf,

@@ -174,7 +174,6 @@ pub async fn exchange(
     (head, body)
 }
 
-/// POSTs `body` as JSON.
 /// Calls the server function `name` with a form-encoded body, as a plain
 /// HTTP client would.
 pub async fn rpc(server: &RunningServer, name: &str, form: impl AsRef<[u8]>) -> (u16, Value) {
@@ -188,6 +187,7 @@ pub async fn rpc(server: &RunningServer, name: &str, form: impl AsRef<[u8]>) -> 
     .await
 }
 
+/// POSTs `body` as JSON.
 pub async fn post_json(server: &RunningServer, path: &str, body: &Value) -> (u16, Value) {
     http(server, "POST", path, &[JSON], body.to_string().as_bytes()).await
 }
@@ -245,4 +245,28 @@ pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
         body = &body[line_end + 2 + size + 2..];
     }
+}
+
+/// `symbol`'s summary in `/api/snapshot` (the test fails if it is not tracked).
+pub async fn snapshot_symbol(server: &RunningServer, symbol: &str) -> Value {
+    let (status, snapshot) = http(server, "GET", "/api/snapshot", &[], b"").await;
+    assert_eq!(status, 200, "{snapshot}");
+    snapshot["symbols"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["symbol"] == symbol))
+        .unwrap_or_else(|| panic!("{symbol} is not in the snapshot: {snapshot}"))
+        .clone()
+}
+
+/// A fresh, empty directory for one test: `pulse-<name>-<pid>-<ms>` in the
+/// system's temporary directory.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "pulse-{name}-{}-{}",
+        std::process::id(),
+        pulse_server::clock::now_ms()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }

@@ -294,6 +294,10 @@ fn late_ticks_within_tolerance_revise_past_candles() {
         (10.0, 11.0, 3.0, 1)
     );
     assert!(out.detached.is_empty(), "{out:?}");
+    assert!(
+        !out.updates.is_empty(),
+        "the 1 min candle is revised: {out:?}"
+    );
     assert!(out.updates.iter().all(|u| u.closed));
 
     assert_eq!(
