@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Server render time of long ranges (BENCHMARKS.md, "History: rendering long
+# Server render time of long ranges (BENCHMARKS.md, "History: drawing long
 # ranges"): a year of daily candles, a day of 1 min candles (also rolled up
 # into hours), and the same day travelled to. Posts the data through the
 # HTTP API into a fresh database, then times curl fetching each page.
@@ -55,4 +55,4 @@ run "/ (simulator off, the default view)" "/"
 run "a year of daily candles (1d, 1 year)" "/?symbol=YEAR&interval=1d&range=1y"
 run "a day of 1 min candles (1m, 1 day)" "/?symbol=DAYM&interval=1m&range=1d"
 run "the same day rolled up (1h, 1 day)" "/?symbol=DAYM&interval=1h&range=1d"
-run "travelled to noon of that day (1m, 1 day)" "/?symbol=DAYM&interval=1m&range=1d&at=$((now - day / 2))"
+run "travelled to 12 h before now (1m, 1 day)" "/?symbol=DAYM&interval=1m&range=1d&at=$((now - day / 2))"

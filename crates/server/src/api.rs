@@ -280,6 +280,45 @@ pub type Admitted = Admission<true>;
 /// Endpoints anyone may call, within the rate.
 pub type RateLimited = Admission<false>;
 
+/// Reads of stored history (`GET /api/candles`, `GET /api/posts`): one can
+/// scan many rows, so they share the dashboard's read rate
+/// (`--rpc-read-rate`, per address) with the read server functions.
+pub struct ReadAdmitted;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ReadAdmitted
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let app: AppState = axum::extract::FromRef::from_ref(state);
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        let limiter = &app.rpc.reads;
+        limiter
+            .check(client.ip(), Instant::now())
+            .map(|()| ReadAdmitted)
+            .map_err(|wait| {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                let error = ApiError::of(
+                    ErrorKind::RateLimited,
+                    "rate_limited",
+                    format!(
+                        "at most {} history reads per second per client",
+                        limiter.per_second()
+                    ),
+                );
+                ([(header::RETRY_AFTER, secs.to_string())], error).into_response()
+            })
+    }
+}
+
 impl<S: Send + Sync, const TOKEN: bool> axum::extract::FromRequestParts<S> for Admission<TOKEN>
 where
     AppState: axum::extract::FromRef<S>,
@@ -433,6 +472,7 @@ pub struct PostsQuery {
 }
 
 pub async fn get_posts(
+    _: ReadAdmitted,
     State(state): State<AppState>,
     Query(query): Query<PostsQuery>,
 ) -> Result<Json<Vec<FeedPost>>, ApiError> {
@@ -472,6 +512,7 @@ pub struct CandlesQuery {
 pub const OLDER_HEADER: &str = "x-pulse-older";
 
 pub async fn get_candles(
+    _: ReadAdmitted,
     State(state): State<AppState>,
     Path(symbol): Path<String>,
     Query(query): Query<CandlesQuery>,

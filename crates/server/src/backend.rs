@@ -68,6 +68,16 @@ impl Backend for ServerBackend {
 
     fn symbol(&self, symbol: String, view: ChartView) -> Reply<'_, SymbolData> {
         boxed(async move {
+            if view.at.is_some() {
+                // Its sentiment and position are live: a past moment is
+                // loaded whole, with `load_dashboard`.
+                return Err(RpcError::Invalid {
+                    message:
+                        "load_symbol shows the live symbol; load a past moment with load_dashboard"
+                            .into(),
+                    field: Some("view[at]".into()),
+                });
+            }
             if !self.state.ingest.symbols().contains(&symbol) {
                 return Err(RpcError::NotFound {
                     message: format!("unknown symbol {symbol}"),

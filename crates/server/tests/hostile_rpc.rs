@@ -1,6 +1,7 @@
 //! The dashboard's writes (`/rpc/submit_post`, `/rpc/react_to_post`) against
-//! a hostile client, over real sockets: rate limits, cross-site requests,
-//! one reaction per session, and the posting policy with an ingest token.
+//! a hostile client, over real sockets: rate limits (also of history reads),
+//! cross-site requests, one reaction per session, and the posting policy
+//! with an ingest token.
 
 mod common;
 
@@ -295,6 +296,32 @@ async fn reads_keep_working_when_writes_are_used_up() {
     }
     assert!(limited, "a burst of 2 writes, then 429");
     let (status, _, body) = rpc(&server, "older_posts", &[], "before=1000").await;
+    assert_eq!(status, 200, "{body}");
+    server.shutdown().await.ok();
+}
+
+/// Reads of stored history over HTTP (each can scan many rows) share the
+/// dashboard's read budget: at 1 read/s (burst 2) the third is a 429 with
+/// `Retry-After`, whichever door it comes through, and writes' budget is
+/// untouched.
+#[tokio::test]
+async fn history_reads_share_one_rate_with_the_read_server_functions() {
+    let server = start(|config| config.rpc_read_rate = 1.0).await;
+    let addr = server.addr();
+    let get = move |path: &'static str| http_with_head(addr, "GET", path, &[], b"");
+    let (status, _, body) = get("/api/candles/AAPL?interval=1d").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = rpc(&server, "older_posts", &[], "before=1000").await;
+    assert_eq!(status, 200, "{body}");
+    for path in ["/api/posts", "/api/candles/AAPL?interval=1d"] {
+        let (status, head, body) = get(path).await;
+        assert_eq!(status, 429, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        assert!(head.contains("retry-after: "), "{head}");
+    }
+    let (status, _, body) = rpc(&server, "older_posts", &[], "before=1000").await;
+    assert_eq!(status, 429, "the same budget: {body}");
+    let (status, _, body) = rpc(&server, "submit_post", &[], "author=ann&text=still+writes").await;
     assert_eq!(status, 200, "{body}");
     server.shutdown().await.ok();
 }

@@ -95,6 +95,10 @@ async fn history_reads_refuse_bad_arguments_with_400_or_404() {
         .contains("invalid symbol"));
 
     refused(&server, "load_symbol", "symbol=NOPE", 404, "not_found").await;
+    // Live sentiment next to past candles would be a mixed answer.
+    let past = "symbol=AAPL&view%5Binterval%5D=1m&view%5Brange%5D=Live&view%5Bat%5D=1000";
+    let body = refused(&server, "load_symbol", past, 400, "invalid").await;
+    assert_eq!(body["error"]["field"], "view[at]");
 
     let (status, body) = rpc(&server, "candles", "symbol=AAPL&interval=1s").await;
     assert_eq!(status, 200, "{body}");
