@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::days_from_civil;
+use crate::format::{civil_from_days, days_from_civil};
 use pulse_core::model::{CandleInterval, TimestampMs};
 
 /// Candles the live range shows: the newest this many intervals.
@@ -126,11 +126,15 @@ impl ChartView {
             .range
             .millis(self.interval)
             .map(|length| to.saturating_sub(length));
-        let limit = match self.range {
+        (from, to, self.limit())
+    }
+
+    /// Candles this view shows at most.
+    pub fn limit(&self) -> usize {
+        match self.range {
             ChartRange::Live => LIVE_CANDLES,
             _ => MAX_CHART_CANDLES,
-        };
-        (from, to, limit)
+        }
     }
 
     /// The URL query of this view for `symbol` (defaults left out).
@@ -164,8 +168,9 @@ pub fn parse_time(raw: &str) -> Option<TimestampMs> {
     let hour: i64 = time_parts.next()?.parse().ok()?;
     let minute: i64 = time_parts.next().unwrap_or("0").parse().ok()?;
     let second: f64 = time_parts.next().unwrap_or("0").parse().ok()?;
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
+    // A date that survives the round trip through its day number exists.
+    let days = days_from_civil(year, month, day);
+    let valid = civil_from_days(days) == (year, month, day)
         && (0..24).contains(&hour)
         && (0..60).contains(&minute)
         && (0.0..60.0).contains(&second)
@@ -173,17 +178,7 @@ pub fn parse_time(raw: &str) -> Option<TimestampMs> {
     if !valid {
         return None;
     }
-    let days = days_from_civil(year, month, day);
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + (second * 1000.0) as i64)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::chart_view::{ChartRange, ChartView, LIVE_CANDLES, MAX_CHART_CANDLES};
+use crate::chart_view::{ChartRange, ChartView};
 use crate::charts::{candle_chart_svg, CANDLE_CHART_SIZE};
 use crate::endpoint::http_base;
 use crate::rpc_error::RpcError;
@@ -95,7 +95,7 @@ impl PriceState {
         }
         let interval = self.view.interval;
         if candle.interval == interval {
-            let cap = self.cap();
+            let cap = self.view.limit();
             let changed = upsert_candle(&mut self.candles, candle, cap);
             self.scroll();
             changed
@@ -107,13 +107,6 @@ impl PriceState {
             changed
         } else {
             false
-        }
-    }
-
-    fn cap(&self) -> usize {
-        match self.view.range {
-            ChartRange::Live => LIVE_CANDLES,
-            _ => MAX_CHART_CANDLES,
         }
     }
 
@@ -130,7 +123,7 @@ impl PriceState {
         if settled == 0 {
             return;
         }
-        let cap = self.cap();
+        let cap = self.view.limit();
         for candle in rollup(&self.tail[..settled], self.view.interval) {
             upsert_candle(&mut self.candles, candle, cap);
         }

@@ -14,6 +14,7 @@ use super::read::{candle_from_row, post_from_row, POST_COLUMNS};
 use pulse_core::model::{
     Candle, CandleInterval, Counts, Engagement, EngagementKind, Post, TimestampMs,
 };
+use pulse_core::time::bucket_start;
 
 /// A symbol as it stood at a time: from its stored candles.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,8 +28,6 @@ pub struct PastQuote {
     /// The latest closes, oldest first, as `(end, close)`.
     pub spark: Vec<(TimestampMs, f64)>,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// Every symbol with a candle that ended by `at`, finest interval first.
 pub(super) fn quotes_at(
@@ -81,9 +80,10 @@ pub(super) fn quotes_at(
         let Some(&(last_ts, last)) = spark.last() else {
             continue;
         };
-        let day = at.saturating_sub(at.rem_euclid(DAY_MS));
+        let day = bucket_start(at, CandleInterval::OneDay.millis()).unwrap_or(at);
+        let minute = CandleInterval::OneMinute.millis();
         let open = day_open
-            .query_row(params![symbol, day, at.saturating_sub(60_000)], |row| {
+            .query_row(params![symbol, day, at.saturating_sub(minute)], |row| {
                 row.get(0)
             })
             .or_else(|error| match error {
