@@ -6,6 +6,7 @@
 //! so a reconnecting client can ask for what it missed.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -17,6 +18,9 @@ use crate::sync::{lock, read, write};
 
 /// Topics one publish groups its events by with a scan; beyond, a map.
 const SCANNED_TOPICS: usize = 8;
+/// Events one publish hands over run by run instead of grouped by topic:
+/// a batch of a few ticks, a post and its sentiment updates.
+const RUNS_UP_TO: usize = 16;
 
 /// Topics by name, created on first use.
 pub struct MemoryBroker {
@@ -61,6 +65,136 @@ struct LogState {
     history: VecDeque<Arc<Event>>,
     /// The newest published event of a state topic (kept even without history).
     latest: Option<Arc<Event>>,
+}
+
+impl TopicLog {
+    /// Makes a published event part of the history (in offset order).
+    fn keep(&self, state: &mut LogState, event: &Arc<Event>) {
+        if self.history_len > 0 {
+            if state.history.len() >= self.history_len {
+                state.history.pop_front();
+            }
+            state.history.push_back(Arc::clone(event));
+        }
+        state.published_offset = event.offset;
+        if self.replays_latest {
+            state.latest = Some(Arc::clone(event));
+        }
+    }
+
+    /// The topic's next event, with its offset assigned.
+    fn next_event(
+        &self,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Arc<Event> {
+        let offset = {
+            let mut state = lock(&self.state);
+            state.last_offset += 1;
+            state.last_offset
+        };
+        // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no
+        // escaping. Sized up front: this runs under the ingest lock, and
+        // `format!` grew the string two or three times per event.
+        let name = self.local.name();
+        let mut body = String::with_capacity(name.len() + data_json.len() + 48);
+        body.push_str(r#"{"topic":""#);
+        body.push_str(name);
+        body.push_str(r#"","offset":"#);
+        // Writing to a String cannot fail.
+        let _ = write!(body, "{offset}");
+        body.push_str(r#","data":"#);
+        body.push_str(data_json);
+        body.push('}');
+        Arc::new(Event {
+            offset,
+            body: body.into_boxed_str(),
+            conflation_key,
+            source_ts,
+        })
+    }
+}
+
+/// Publishes one batch's events (a few topics, each topic's events next to
+/// each other) run by run: a topic's consecutive events under one lock,
+/// with nothing allocated (this runs under the ingest lock in memory).
+fn publish_runs(events: Vec<PendingEvent>) {
+    let mut events = events.into_iter().peekable();
+    while let Some(PendingEvent { route, event }) = events.next() {
+        let Some(log) = downcast(&route) else {
+            debug_assert!(false, "an event of another broker");
+            continue;
+        };
+        let mut state = lock(&log.state);
+        let rest = std::iter::from_fn(|| {
+            events
+                .next_if(|next| Arc::ptr_eq(&next.route, &route))
+                .map(|next| next.event)
+        });
+        let run = std::iter::once(event)
+            .chain(rest)
+            .inspect(|event| log.keep(&mut state, event));
+        log.local.deliver_all(run);
+    }
+}
+
+/// Publishes a commit group's events (many batches, up to a few topics per
+/// symbol they touch) grouped by topic, in first-seen order: each topic's
+/// events are taken under one lock and handed to its flusher at once, in
+/// offset order, instead of one by one.
+fn publish_grouped(events: Vec<PendingEvent>) {
+    let mut by_topic: Vec<(Arc<dyn Route>, Vec<Arc<Event>>)> = Vec::new();
+    let mut index: HashMap<*const (), usize> = HashMap::new();
+    for PendingEvent { route, event } in events {
+        // A few topics are found by a scan; a map indexes them beyond.
+        let known = if by_topic.len() <= SCANNED_TOPICS {
+            by_topic
+                .iter()
+                .position(|(known, _)| Arc::ptr_eq(known, &route))
+        } else {
+            if index.is_empty() {
+                index.extend(
+                    by_topic
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (known, _))| (address(known), i)),
+                );
+            }
+            index.get(&address(&route)).copied()
+        };
+        match known {
+            Some(at) => by_topic[at].1.push(event),
+            None => {
+                if !index.is_empty() {
+                    index.insert(address(&route), by_topic.len());
+                }
+                by_topic.push((route, vec![event]));
+            }
+        }
+    }
+    for (route, events) in by_topic {
+        let Some(log) = downcast(&route) else {
+            debug_assert!(false, "an event of another broker");
+            continue;
+        };
+        let mut state = lock(&log.state);
+        let run = events
+            .into_iter()
+            .inspect(|event| log.keep(&mut state, event));
+        log.local.deliver_all(run);
+    }
+}
+
+/// A route's identity (its topic log's address).
+fn address(route: &Arc<dyn Route>) -> *const () {
+    Arc::as_ptr(route).cast()
+}
+
+/// The topic log behind a route; `None` for another broker's route.
+fn downcast(route: &Arc<dyn Route>) -> Option<&TopicLog> {
+    let any: &dyn std::any::Any = route.as_ref();
+    any.downcast_ref::<TopicLog>()
 }
 
 impl MemoryBroker {
@@ -164,24 +298,24 @@ impl Broker for MemoryBroker {
         source_ts: Option<i64>,
     ) -> PendingEvent {
         let log = self.log(topic);
-        let mut state = lock(&log.state);
-        let offset = state.last_offset + 1;
-        state.last_offset = offset;
-        drop(state);
-        // Topic names are validated ([a-zA-Z0-9:.-]): quoting needs no escaping.
-        let body = format!(
-            r#"{{"topic":"{}","offset":{offset},"data":{data_json}}}"#,
-            log.local.name()
-        );
-        PendingEvent {
-            route: log,
-            event: Arc::new(Event {
-                offset,
-                body: body.into_boxed_str(),
-                conflation_key,
-                source_ts,
-            }),
-        }
+        let event = log.next_event(data_json, conflation_key, source_ts);
+        PendingEvent { route: log, event }
+    }
+
+    fn prepare_json_on(
+        &self,
+        route: &Arc<dyn Route>,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Option<PendingEvent> {
+        // A closed log was removed or replaced: its events would reach nobody.
+        let log = downcast(route).filter(|log| !log.local.is_closed())?;
+        let event = log.next_event(data_json, conflation_key, source_ts);
+        Some(PendingEvent {
+            route: Arc::clone(route),
+            event,
+        })
     }
 
     fn prepare_replica(
@@ -239,61 +373,10 @@ impl Broker for MemoryBroker {
     }
 
     fn publish(&self, events: Vec<PendingEvent>) {
-        // A commit group's events (many batches, up to a few topics per
-        // symbol it touches) are grouped by topic, in first-seen order: each
-        // topic's events are taken under one lock and handed to its flusher
-        // at once, in offset order, instead of one by one.
-        let mut by_topic: Vec<(Arc<TopicLog>, Vec<Arc<Event>>)> = Vec::new();
-        let mut index: HashMap<*const TopicLog, usize> = HashMap::new();
-        for PendingEvent { route, event } in events {
-            // Only this broker makes the events it is handed.
-            let route: Arc<dyn std::any::Any + Send + Sync> = route;
-            let Ok(log) = route.downcast::<TopicLog>() else {
-                debug_assert!(false, "an event of another broker");
-                continue;
-            };
-            // A few topics are found by a scan (one batch: no map to
-            // allocate under the ingest lock); a map indexes them beyond.
-            let known = if by_topic.len() <= SCANNED_TOPICS {
-                by_topic
-                    .iter()
-                    .position(|(known, _)| Arc::ptr_eq(known, &log))
-            } else {
-                if index.is_empty() {
-                    index.extend(
-                        by_topic
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (known, _))| (Arc::as_ptr(known), i)),
-                    );
-                }
-                index.get(&Arc::as_ptr(&log)).copied()
-            };
-            match known {
-                Some(at) => by_topic[at].1.push(event),
-                None => {
-                    if !index.is_empty() {
-                        index.insert(Arc::as_ptr(&log), by_topic.len());
-                    }
-                    by_topic.push((log, vec![event]));
-                }
-            }
-        }
-        for (log, events) in by_topic {
-            let mut state = lock(&log.state);
-            for event in &events {
-                if log.history_len > 0 {
-                    if state.history.len() >= log.history_len {
-                        state.history.pop_front();
-                    }
-                    state.history.push_back(Arc::clone(event));
-                }
-                state.published_offset = event.offset;
-            }
-            if log.replays_latest {
-                state.latest = events.last().cloned();
-            }
-            log.local.deliver_all(events);
+        if events.len() <= RUNS_UP_TO {
+            publish_runs(events);
+        } else {
+            publish_grouped(events);
         }
     }
 
@@ -428,4 +511,33 @@ mod tests {
     }
 
     crate::broker_contract_tests!(memory);
+
+    #[tokio::test]
+    async fn a_remembered_route_prepares_on_its_topic_until_the_topic_is_gone() {
+        let broker = memory(BrokerConfig::default());
+        let topic = Topic::SymbolTicks("R".into());
+        let first = broker.prepare_json(&topic, "1", None, None);
+        let route = Arc::clone(&first.route);
+        broker.publish(vec![first]);
+        let second = broker
+            .prepare_json_on(&route, "2", None, None)
+            .expect("the topic still exists");
+        assert_eq!(second.position(), broker.position(&topic).into());
+        assert_eq!(second.event().offset, 2);
+        broker.publish(vec![second]);
+
+        assert!(broker.remove_if_unused(&topic));
+        assert!(
+            broker.prepare_json_on(&route, "3", None, None).is_none(),
+            "a removed topic's events would reach nobody"
+        );
+        let again = broker.prepare_json(&topic, "3", None, None);
+        let route = Arc::clone(&again.route);
+        broker.publish(vec![again]);
+        broker.reseed("next");
+        assert!(
+            broker.prepare_json_on(&route, "4", None, None).is_none(),
+            "a replaced topic's neither"
+        );
+    }
 }

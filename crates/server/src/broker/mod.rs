@@ -67,7 +67,7 @@ pub enum BrokerError {
 /// handle, opaque to everyone else but for the topic's name and epoch (the
 /// memory broker keeps its topic log here, so publishing needs no lookup,
 /// and an event carries one shared pointer to its topic, not three).
-pub(crate) trait Route: std::any::Any + Send + Sync {
+pub trait Route: std::any::Any + Send + Sync {
     fn topic(&self) -> &Arc<str>;
     fn epoch(&self) -> &Arc<str>;
 }
@@ -171,6 +171,21 @@ pub trait Broker: Send + Sync + 'static {
         conflation_key: Option<Arc<str>>,
         source_ts: Option<i64>,
     ) -> PendingEvent;
+
+    /// [`Broker::prepare_json`] on the topic of an event this broker
+    /// prepared before (its `route`), without finding the topic by name
+    /// again. `None` when that topic has been removed or replaced since (or
+    /// the broker keeps no such handles): the caller then names the topic.
+    fn prepare_json_on(
+        &self,
+        route: &Arc<dyn Route>,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<i64>,
+    ) -> Option<PendingEvent> {
+        let _ = (route, data_json, conflation_key, source_ts);
+        None
+    }
 
     /// A follower's copy of an event the leader sequenced: it keeps the
     /// leader's epoch and offset instead of assigning its own. A topic whose

@@ -28,6 +28,8 @@ macro_rules! broker_contract_tests {
             restored_topics_resume_their_epoch_and_offsets,
             replicas_keep_the_leaders_positions_and_never_recover_across_a_hole,
             a_reseed_starts_every_topic_again_and_keeps_its_offsets,
+            one_publish_of_many_topics_keeps_each_topics_order,
+            a_topic_without_subscribers_still_recovers_what_it_published,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
@@ -319,4 +321,70 @@ pub async fn a_reseed_starts_every_topic_again_and_keeps_its_offsets(factory: Fa
         broker.position(&Topic::Engagement).epoch,
         "fresh-engagement"
     );
+}
+
+/// One call with events of several topics, interleaved as a batch of ticks
+/// makes them, small (one batch) and large (a commit group of many).
+pub async fn one_publish_of_many_topics_keeps_each_topics_order(factory: Factory) {
+    for rounds in [2, 30] {
+        let broker = factory(config(1_000));
+        let topics = [
+            Topic::Ticks,
+            Topic::SymbolTicks("A".into()),
+            Topic::Candles("A".into()),
+        ];
+        let mut subs: Vec<Subscription> = topics
+            .iter()
+            .map(|topic| broker.subscribe(topic, None))
+            .collect();
+        let mut pending = Vec::new();
+        for round in 0..rounds {
+            for topic in &topics {
+                pending.push(broker.prepare_json(topic, &round.to_string(), None, None));
+            }
+            // A candle topic gets two events per tick.
+            pending.push(broker.prepare_json(&topics[2], "0", None, None));
+        }
+        broker.publish(pending);
+        let last = [rounds, rounds, 2 * rounds];
+        for ((topic, sub), last) in topics.iter().zip(&mut subs).zip(last) {
+            let expected: Vec<u64> = (1..=last).collect();
+            assert_eq!(offsets_through(sub, last).await, expected, "{topic} live");
+            let since = StreamPosition {
+                epoch: sub.epoch.to_string(),
+                offset: 0,
+            };
+            let backlog: Vec<u64> = broker
+                .subscribe(topic, Some(&since))
+                .backlog
+                .iter()
+                .map(|e| e.offset)
+                .collect();
+            assert_eq!(backlog, expected, "{topic} history");
+        }
+    }
+}
+
+/// Events of a topic nobody listens to cost no frame, but a subscriber that
+/// comes later recovers them, and the live feed goes on after them.
+pub async fn a_topic_without_subscribers_still_recovers_what_it_published(factory: Factory) {
+    let broker = factory(config(100));
+    let topic = Topic::SymbolTicks("Q".into());
+    for i in 0..3 {
+        publish(&*broker, &topic, json!(i));
+    }
+    let position = broker.position(&topic);
+    let since = StreamPosition {
+        epoch: position.epoch.clone(),
+        offset: 1,
+    };
+    let mut sub = broker.subscribe(&topic, Some(&since));
+    assert!(sub.recovered);
+    let backlog: Vec<u64> = sub.backlog.iter().map(|e| e.offset).collect();
+    assert_eq!(backlog, [2, 3]);
+    publish(&*broker, &topic, json!(3));
+    assert_eq!(offsets_through(&mut sub, 4).await, [4]);
+    let report = broker.report();
+    let counted = report.iter().find(|r| *r.topic == *"ticks:Q").unwrap();
+    assert_eq!(counted.published, 4, "every event is counted");
 }

@@ -83,21 +83,34 @@ impl LocalTopic {
 
     /// Hands an event to the flusher. Events must come in offset order.
     pub fn deliver(&self, event: Arc<Event>) {
-        lock(&self.pending).events.push(event);
-        self.stats.published.fetch_add(1, Relaxed);
-        self.wake.notify_one();
+        self.deliver_all(std::iter::once(event));
     }
 
     /// [`LocalTopic::deliver`] for several events (in offset order): one
     /// lock and one wake-up.
-    pub fn deliver_all(&self, events: Vec<Arc<Event>>) {
-        if events.is_empty() {
+    ///
+    /// Events nobody listens to are only counted: a flush would drop them
+    /// anyway, and a subscriber that comes later finds them in its broker's
+    /// history (the broker subscribes and delivers under its topic's lock,
+    /// so no receiver can appear in between). Most per-symbol topics have
+    /// no subscriber, and waking their flushers for nothing was the larger
+    /// part of publishing a tick.
+    pub fn deliver_all(&self, events: impl IntoIterator<Item = Arc<Event>>) {
+        let mut pending = lock(&self.pending);
+        let before = pending.events.len();
+        if before == 0 && self.sender.receiver_count() == 0 {
+            drop(pending);
+            let count = events.into_iter().count() as u64;
+            self.stats.published.fetch_add(count, Relaxed);
             return;
         }
-        let count = events.len() as u64;
-        lock(&self.pending).events.extend(events);
-        self.stats.published.fetch_add(count, Relaxed);
-        self.wake.notify_one();
+        pending.events.extend(events);
+        let count = (pending.events.len() - before) as u64;
+        drop(pending);
+        if count > 0 {
+            self.stats.published.fetch_add(count, Relaxed);
+            self.wake.notify_one();
+        }
     }
 
     /// Broadcasts everything delivered so far, now.
@@ -105,7 +118,8 @@ impl LocalTopic {
         self.flush_locked(&mut lock(&self.pending));
     }
 
-    /// A receiver of every frame broadcast from now on.
+    /// A receiver of every frame broadcast from now on. Called under the
+    /// same lock as [`LocalTopic::deliver_all`] (see there).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
         self.sender.subscribe()
     }
@@ -117,6 +131,12 @@ impl LocalTopic {
     /// Whether events were delivered that no frame has carried yet.
     pub fn has_pending(&self) -> bool {
         !lock(&self.pending).events.is_empty()
+    }
+
+    /// Whether [`LocalTopic::close`] was called: the topic was removed or
+    /// replaced, and nothing delivered to it reaches anyone any more.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
     }
 
     /// Stops the flusher; events still pending are dropped.
@@ -226,6 +246,20 @@ mod tests {
             .expect("the flusher sends an idle topic's event without waiting a window")
             .unwrap();
         assert_eq!(frame.last_offset(), 1);
+    }
+
+    #[tokio::test]
+    async fn events_nobody_listens_to_are_counted_and_not_queued() {
+        let topic = LocalTopic::open("t".into(), 16, false, batching(8));
+        topic.deliver_all([event(1), event(2)]);
+        assert!(!topic.has_pending(), "no flush needed for nobody");
+        assert_eq!(topic.report().published, 2);
+        let mut receiver = topic.subscribe();
+        topic.deliver(event(3));
+        assert!(topic.has_pending());
+        topic.flush();
+        assert_eq!(receiver.recv().await.unwrap().last_offset(), 3);
+        topic.close();
     }
 
     #[tokio::test]

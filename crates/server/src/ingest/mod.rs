@@ -381,20 +381,25 @@ impl Ingest {
         tick: Tick,
         json: &str,
     ) -> Result<Published, IngestError> {
-        let symbol: Arc<str> = tick.symbol.as_str().into();
+        let broker = self.broker.as_ref();
+        let routes = &mut state.symbol_entry(&tick.symbol).routes;
+        let symbol = Arc::clone(
+            routes
+                .key
+                .get_or_insert_with(|| tick.symbol.as_str().into()),
+        );
         // `json` is the tick's, serialized once for both topics.
-        let on_all = self.broker.prepare_json(
-            &Topic::Ticks,
+        let on_symbol = routes.ticks.prepare(
+            broker,
+            || Topic::SymbolTicks(tick.symbol.clone()),
             json,
             Some(Arc::clone(&symbol)),
             Some(tick.ts),
         );
-        let on_symbol = self.broker.prepare_json(
-            &Topic::SymbolTicks(tick.symbol.clone()),
-            json,
-            Some(symbol),
-            Some(tick.ts),
-        );
+        let on_all =
+            state
+                .all_ticks
+                .prepare(broker, || Topic::Ticks, json, Some(symbol), Some(tick.ts));
         let published = on_all.position();
         let symbol_position = on_symbol.position();
         batch.events.push(on_all);
@@ -404,12 +409,19 @@ impl Ingest {
             // `check_batch` accepted it, so this is a bug; say so loudly.
             tracing::error!(?outcome.status, symbol = %tick.symbol, "an admitted tick was ignored");
         }
-        for update in outcome.updates {
-            let topic = Topic::Candles(update.candle.symbol.clone());
-            batch
-                .events
-                .push(self.broker.prepare(&topic, &update, None, None)?);
-            batch.candles.push(update.candle);
+        if !outcome.updates.is_empty() {
+            let routes = &mut state.symbol_entry(&tick.symbol).routes;
+            for update in outcome.updates {
+                let data = candle_json(&update)?;
+                batch.events.push(routes.candles.prepare(
+                    broker,
+                    || Topic::Candles(tick.symbol.clone()),
+                    &data,
+                    None,
+                    None,
+                ));
+                batch.candles.push(update.candle);
+            }
         }
         for interval in outcome.detached {
             batch.candle_merges.push(CandleMerge {
@@ -753,6 +765,19 @@ fn refusal(tick: &Tick, reason: IgnoreReason, market: &MarketConfig) -> Validati
         IgnoreReason::TimestampOutOfRange => ("ts", "is out of range".to_owned()),
     };
     ValidationError { field, message }
+}
+
+/// A candle update's JSON, in a buffer big enough from the start (it is
+/// made under the ingest lock, twice per tick).
+fn candle_json(
+    update: &pulse_core::protocol::payload::CandleUpdate,
+) -> Result<String, IngestError> {
+    let mut json = Vec::with_capacity(256);
+    serde_json::to_writer(&mut json, update).map_err(BrokerError::from)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(json).map_err(|error| {
+        IngestError::Broker(BrokerError::Serialize(serde::ser::Error::custom(error)))
+    })
 }
 
 /// Validates every item of a batch before any is applied, naming the first bad one.

@@ -155,3 +155,49 @@ async fn ticks_build_candles() {
         published + 1
     );
 }
+
+/// A symbol's topics are remembered after its first tick; once they are
+/// removed (the symbol forgotten) or replaced (a new epoch), its next tick
+/// must go to the topics subscribers see now, not the old ones.
+#[tokio::test]
+async fn ticks_after_a_forgotten_symbol_or_a_new_epoch_reach_the_current_topics() {
+    let ingest = ingest();
+    let broker = Arc::clone(ingest.broker());
+    ingest.ticks(vec![tick("F", 10.0, NOW)], NOW).await.unwrap();
+    assert_eq!(ingest.forget_idle_symbols(i64::MAX), ["F".to_owned()]);
+
+    let topics = [Topic::SymbolTicks("F".into()), Topic::Candles("F".into())];
+    let mut subs: Vec<_> = topics.iter().map(|t| broker.subscribe(t, None)).collect();
+    ingest
+        .ticks(vec![tick("F", 11.0, NOW + 1)], NOW + 1)
+        .await
+        .unwrap();
+    for (topic, sub) in topics.iter().zip(&mut subs) {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), sub.receiver.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{topic}: the tick reaches the topic's new life"))
+            .unwrap();
+        assert!(
+            frame.text.as_str().contains("11"),
+            "{topic}: {}",
+            frame.text.as_str()
+        );
+    }
+
+    ingest.adopt_epoch("later");
+    let mut sub = broker.subscribe(&topics[0], None);
+    assert!(sub.epoch.starts_with("later"), "{}", sub.epoch);
+    ingest
+        .ticks(vec![tick("F", 12.0, NOW + 2)], NOW + 2)
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), sub.receiver.recv())
+        .await
+        .expect("the tick reaches the topic of the new epoch")
+        .unwrap();
+    assert!(
+        frame.text.as_str().contains("12"),
+        "{}",
+        frame.text.as_str()
+    );
+}

@@ -3,6 +3,7 @@
 //! ingest lock, in the same step as the offsets it reaches.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine};
 use pulse_core::analytics::market::{MarketConfig, MarketEngine};
@@ -11,7 +12,7 @@ use pulse_core::model::{Candle, CandleInterval, Post, Tick, TimestampMs};
 use pulse_core::protocol::payload::SentimentStats;
 use pulse_core::protocol::payload::SymbolSummary;
 use pulse_core::protocol::payload::{Rates, TopPost};
-use pulse_core::protocol::{FeedPost, StreamPosition};
+use pulse_core::protocol::{FeedPost, StreamPosition, Topic};
 
 use pulse_core::protocol::SentimentUpdate;
 
@@ -19,7 +20,7 @@ use super::{
     Ingest, IngestLimits, RECENT_POSTS, RECENT_TICKS_PER_SYMBOL, SENTIMENT_WINDOW,
     TOP_POSTS_WINDOW_MS,
 };
-use crate::broker::Published;
+use crate::broker::{Broker, PendingEvent, Published, Route};
 use crate::clock::now_ms;
 
 /// Recent ticks of one symbol and the `ticks:<SYMBOL>` position they reach,
@@ -31,10 +32,53 @@ pub(super) struct RecentTicks {
     /// Wall time the newest tick arrived (not its `ts`: a backfill of old
     /// data is as fresh as live data), for dropping idle symbols.
     pub(super) arrived: TimestampMs,
+    /// Where this symbol's events go, found once (see [`Routes`]).
+    pub(super) routes: SymbolRoutes,
+}
+
+/// A symbol's topics as the broker handed them out, kept so a tick does
+/// not look its topics up by name under the ingest lock, and its
+/// conflation key, allocated once.
+#[derive(Default)]
+pub(super) struct SymbolRoutes {
+    pub(super) key: Option<Arc<str>>,
+    pub(super) ticks: Routes,
+    pub(super) candles: Routes,
+}
+
+/// One topic's route, once an event went there; the broker says when it
+/// is stale (the topic was removed or replaced) and it is found again.
+#[derive(Default)]
+pub(super) struct Routes(Option<Arc<dyn Route>>);
+
+impl Routes {
+    /// Prepares `data_json` on the remembered topic, or on `topic` (and
+    /// remembers it) when there is none or it went stale.
+    pub(super) fn prepare(
+        &mut self,
+        broker: &dyn Broker,
+        topic: impl FnOnce() -> Topic,
+        data_json: &str,
+        conflation_key: Option<Arc<str>>,
+        source_ts: Option<TimestampMs>,
+    ) -> PendingEvent {
+        if let Some(route) = &self.0 {
+            if let Some(event) =
+                broker.prepare_json_on(route, data_json, conflation_key.clone(), source_ts)
+            {
+                return event;
+            }
+        }
+        let event = broker.prepare_json(&topic(), data_json, conflation_key, source_ts);
+        self.0 = Some(Arc::clone(&event.route));
+        event
+    }
 }
 
 pub(super) struct LiveState {
     pub(super) recent_ticks: BTreeMap<String, RecentTicks>,
+    /// The `ticks` topic's route (see [`Routes`]).
+    pub(super) all_ticks: Routes,
     pub(super) market: MarketEngine,
     pub(super) engagement: EngagementEngine,
     pub(super) posts: VecDeque<Post>,
@@ -51,6 +95,7 @@ impl LiveState {
         };
         Self {
             recent_ticks: BTreeMap::new(),
+            all_ticks: Routes::default(),
             market: MarketEngine::new(market),
             engagement: EngagementEngine::new(EngagementConfig::default()),
             posts: VecDeque::new(),
@@ -70,7 +115,7 @@ impl LiveState {
         symbol_position: Published,
     ) -> pulse_core::analytics::market::TickOutcome {
         let outcome = self.market.apply(tick);
-        let entry = self.recent_ticks.entry(tick.symbol.clone()).or_default();
+        let entry = self.symbol_entry(&tick.symbol);
         if entry.ticks.len() >= RECENT_TICKS_PER_SYMBOL {
             entry.ticks.pop_front();
         }
@@ -78,6 +123,18 @@ impl LiveState {
         entry.position = Some(symbol_position);
         entry.arrived = now_ms();
         outcome
+    }
+
+    /// `symbol`'s recent ticks, created empty if it has none yet (its name
+    /// is copied only then).
+    pub(super) fn symbol_entry(&mut self, symbol: &str) -> &mut RecentTicks {
+        if !self.recent_ticks.contains_key(symbol) {
+            self.recent_ticks
+                .insert(symbol.to_owned(), RecentTicks::default());
+        }
+        self.recent_ticks
+            .get_mut(symbol)
+            .expect("inserted just above")
     }
 
     /// The engines' part of taking a post; returns the sentiment updates
