@@ -116,9 +116,9 @@ impl TopicLog {
     }
 }
 
-/// Publishes one batch's events (a few topics, each topic's events next to
-/// each other) run by run: a topic's consecutive events under one lock,
-/// with nothing allocated (this runs under the ingest lock in memory).
+/// Publishes one batch's events (a few topics) run by run: consecutive
+/// events of one topic under one lock, with nothing allocated (in memory
+/// this runs under the ingest lock).
 fn publish_runs(events: Vec<PendingEvent>) {
     let mut events = events.into_iter().peekable();
     while let Some(PendingEvent { route, event }) = events.next() {
@@ -144,7 +144,9 @@ fn publish_runs(events: Vec<PendingEvent>) {
 /// events are taken under one lock and handed to its flusher at once, in
 /// offset order, instead of one by one.
 fn publish_grouped(events: Vec<PendingEvent>) {
-    let mut by_topic: Vec<(Arc<dyn Route>, Vec<Arc<Event>>)> = Vec::new();
+    /// A topic and its events of this publish.
+    type Group = (Arc<dyn Route>, Vec<Arc<Event>>);
+    let mut by_topic: Vec<Group> = Vec::new();
     let mut index: HashMap<*const (), usize> = HashMap::new();
     for PendingEvent { route, event } in events {
         // A few topics are found by a scan; a map indexes them beyond.

@@ -32,7 +32,7 @@ pub(super) struct RecentTicks {
     /// Wall time the newest tick arrived (not its `ts`: a backfill of old
     /// data is as fresh as live data), for dropping idle symbols.
     pub(super) arrived: TimestampMs,
-    /// Where this symbol's events go, found once (see [`Routes`]).
+    /// Where this symbol's events go, found once (see [`KnownRoute`]).
     pub(super) routes: SymbolRoutes,
 }
 
@@ -42,16 +42,16 @@ pub(super) struct RecentTicks {
 #[derive(Default)]
 pub(super) struct SymbolRoutes {
     pub(super) key: Option<Arc<str>>,
-    pub(super) ticks: Routes,
-    pub(super) candles: Routes,
+    pub(super) ticks: KnownRoute,
+    pub(super) candles: KnownRoute,
 }
 
 /// One topic's route, once an event went there; the broker says when it
 /// is stale (the topic was removed or replaced) and it is found again.
 #[derive(Default)]
-pub(super) struct Routes(Option<Arc<dyn Route>>);
+pub(super) struct KnownRoute(Option<Arc<dyn Route>>);
 
-impl Routes {
+impl KnownRoute {
     /// Prepares `data_json` on the remembered topic, or on `topic` (and
     /// remembers it) when there is none or it went stale.
     pub(super) fn prepare(
@@ -77,8 +77,8 @@ impl Routes {
 
 pub(super) struct LiveState {
     pub(super) recent_ticks: BTreeMap<String, RecentTicks>,
-    /// The `ticks` topic's route (see [`Routes`]).
-    pub(super) all_ticks: Routes,
+    /// The `ticks` topic's route (see [`KnownRoute`]).
+    pub(super) all_ticks: KnownRoute,
     pub(super) market: MarketEngine,
     pub(super) engagement: EngagementEngine,
     pub(super) posts: VecDeque<Post>,
@@ -95,7 +95,7 @@ impl LiveState {
         };
         Self {
             recent_ticks: BTreeMap::new(),
-            all_ticks: Routes::default(),
+            all_ticks: KnownRoute::default(),
             market: MarketEngine::new(market),
             engagement: EngagementEngine::new(EngagementConfig::default()),
             posts: VecDeque::new(),
