@@ -7,7 +7,8 @@ set -u
 ulimit -n 20000 || true
 LOADGEN=${LOADGEN:-target/release/loadgen}
 ssr() { # name bin site
-  LEPTOS_SITE_ROOT=$3 $2 --addr 127.0.0.1:3300 --in-memory >/dev/null 2>&1 &
+  # (the env var, not the flag: older builds must start too)
+  LEPTOS_SITE_ROOT=$3 PULSE_RPC_READ_RATE=0 $2 --addr 127.0.0.1:3300 --in-memory >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:3300/healthz >/dev/null && break; sleep 0.1; done
   sleep 2

@@ -11,7 +11,8 @@ bin=${PULSE_BIN:-target/release/pulse}
 site=${LEPTOS_SITE_ROOT:-target/site}
 port=${PORT:-3912}
 dir=$(mktemp -d /tmp/pulse-render-bench.XXXXXX)
-LEPTOS_SITE_ROOT=$site "$bin" --addr 127.0.0.1:$port --no-simulator --db "$dir/pulse.db" --sync normal \
+# Page renders share the per-address read rate; a benchmark measures renders, not the limit.
+LEPTOS_SITE_ROOT=$site PULSE_RPC_READ_RATE=0 "$bin" --addr 127.0.0.1:$port --no-simulator --db "$dir/pulse.db" --sync normal \
   --ingest-rate 0 >"$dir/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT

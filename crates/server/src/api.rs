@@ -280,10 +280,49 @@ pub type Admitted = Admission<true>;
 /// Endpoints anyone may call, within the rate.
 pub type RateLimited = Admission<false>;
 
-/// Reads of stored history (`GET /api/candles`, `GET /api/posts`): one can
-/// scan many rows, so they share the dashboard's read rate
-/// (`--rpc-read-rate`, per address) with the read server functions.
+/// Reads of stored history (`GET /api/candles`, `GET /api/posts`) and
+/// server-rendered pages: one can scan many rows (a page of a past moment
+/// makes a few queries per stored symbol), so they share the dashboard's
+/// read rate (`--rpc-read-rate`, per address) with the read server
+/// functions.
 pub struct ReadAdmitted;
+
+/// Middleware for the server-rendered pages: a render is a read (see
+/// [`ReadAdmitted`]); beyond the rate, 429 `rate_limited` with `Retry-After`.
+/// The pages' router also carries the server functions' routes, which
+/// `rpc_admission` admits on its own.
+pub async fn admit_page(
+    State(state): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !request.uri().path().starts_with("/rpc/") {
+        if let Some(refused) = refuse_read(&state, request.extensions()) {
+            return refused;
+        }
+    }
+    next.run(request).await
+}
+
+/// Counts one read against the client's share of `--rpc-read-rate`; the
+/// answer when it is over.
+fn refuse_read(app: &AppState, extensions: &axum::http::Extensions) -> Option<Response> {
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+    let limiter = &app.rpc.reads;
+    let wait = limiter.check(client.ip(), Instant::now()).err()?;
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let error = ApiError::of(
+        ErrorKind::RateLimited,
+        "rate_limited",
+        format!(
+            "at most {} reads (pages, history, dashboard data) per second per client; try again in {secs} s",
+            limiter.per_second()
+        ),
+    );
+    Some(([(header::RETRY_AFTER, secs.to_string())], error).into_response())
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ReadAdmitted
 where
@@ -296,26 +335,10 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         let app: AppState = axum::extract::FromRef::from_ref(state);
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-        let limiter = &app.rpc.reads;
-        limiter
-            .check(client.ip(), Instant::now())
-            .map(|()| ReadAdmitted)
-            .map_err(|wait| {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                let error = ApiError::of(
-                    ErrorKind::RateLimited,
-                    "rate_limited",
-                    format!(
-                        "at most {} history reads per second per client",
-                        limiter.per_second()
-                    ),
-                );
-                ([(header::RETRY_AFTER, secs.to_string())], error).into_response()
-            })
+        match refuse_read(&app, &parts.extensions) {
+            Some(refused) => Err(refused),
+            None => Ok(ReadAdmitted),
+        }
     }
 }
 

@@ -33,6 +33,16 @@ pub fn router(state: AppState) -> Router {
         hosts: guard::HostAllowlist::new(state.leptos_options.site_addr, public_hosts),
         metrics: Arc::clone(&state.metrics),
     });
+    // Rendering a page reads what the read server functions read, so it
+    // shares their rate (route_layer: only the pages' own routes).
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend::ServerBackend::shared(context_state.clone())),
+            move || shell(shell_options.clone()),
+        )
+        .route_layer(from_fn_with_state(state.clone(), api::admit_page));
     let mut router = Router::new();
     if state.config.test_hooks {
         router = router.route("/api/debug/drop-connections", post(drop_connections));
@@ -53,12 +63,7 @@ pub fn router(state: AppState) -> Router {
             "/rpc/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
         )
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend::ServerBackend::shared(context_state.clone())),
-            move || shell(shell_options.clone()),
-        )
+        .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Pages, JSON and the WASM go out gzipped to clients that accept it;
         // WebSocket upgrades pass through untouched (a 101 has no body).

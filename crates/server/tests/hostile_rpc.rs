@@ -300,6 +300,33 @@ async fn reads_keep_working_when_writes_are_used_up() {
     server.shutdown().await.ok();
 }
 
+/// A server-rendered page reads what the read server functions read (a
+/// past moment: a few queries per stored symbol), so renders share their
+/// budget: at 1 read/s (burst 2) the third page is a 429 with `Retry-After`
+/// and a JSON error, and what is not a page (health, the WASM's files,
+/// ingest) is not counted.
+#[tokio::test]
+async fn page_renders_share_the_read_rate() {
+    let server = start(|config| config.rpc_read_rate = 1.0).await;
+    let addr = server.addr();
+    let get = move |path: &'static str| http_with_head(addr, "GET", path, &[], b"");
+    for path in ["/", "/?at=2026-01-02T03:04:05Z"] {
+        let (status, head, _) = get(path).await;
+        assert_eq!(status, 200, "{path}: {head}");
+    }
+    let (status, head, body) = get("/?symbol=AAPL").await;
+    assert_eq!(status, 429, "{head}");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(head.contains("retry-after: "), "{head}");
+    let (status, _, body) = rpc(&server, "older_posts", &[], "before=1000").await;
+    assert_eq!(status, 429, "the same budget: {body}");
+    for path in ["/healthz", "/api/snapshot"] {
+        let (status, _, body) = get(path).await;
+        assert_eq!(status, 200, "{path} is not a page: {body}");
+    }
+    server.shutdown().await.ok();
+}
+
 /// Reads of stored history over HTTP (each can scan many rows) share the
 /// dashboard's read budget: at 1 read/s (burst 2) the third is a 429 with
 /// `Retry-After`, whichever door it comes through, and writes' budget is
