@@ -165,6 +165,61 @@ impl Backoff {
     }
 }
 
+/// Items waiting for the next animation frame. A hidden tab gets no
+/// frames while its socket (or the player) goes on delivering, so the
+/// queue is bounded: at `max` items they are handed over at once instead
+/// of piling up until the tab is shown again.
+#[derive(Debug)]
+pub struct FrameQueue<T> {
+    items: Vec<T>,
+    /// A frame is requested and has not run yet (at most one at a time).
+    scheduled: bool,
+    max: usize,
+}
+
+/// What the caller of [`FrameQueue::push`] does next.
+#[derive(Debug, PartialEq)]
+pub enum Queued<T> {
+    /// Request an animation frame, then hand over [`FrameQueue::frame`].
+    RequestFrame,
+    /// A frame is already requested.
+    Waiting,
+    /// The queue was full: hand these over now.
+    HandOver(Vec<T>),
+}
+
+impl<T> FrameQueue<T> {
+    /// Items one frame hands over at most when frames do not come.
+    pub const MAX_ITEMS: usize = 4_096;
+
+    pub fn new(max: usize) -> Self {
+        Self {
+            items: Vec::new(),
+            scheduled: false,
+            max: max.max(1),
+        }
+    }
+
+    pub fn push(&mut self, item: T) -> Queued<T> {
+        self.items.push(item);
+        if self.items.len() >= self.max {
+            return Queued::HandOver(std::mem::take(&mut self.items));
+        }
+        if self.scheduled {
+            Queued::Waiting
+        } else {
+            self.scheduled = true;
+            Queued::RequestFrame
+        }
+    }
+
+    /// The requested frame came: everything queued since.
+    pub fn frame(&mut self) -> Vec<T> {
+        self.scheduled = false;
+        std::mem::take(&mut self.items)
+    }
+}
+
 #[cfg(feature = "browser")]
 pub use browser::{connect, FrameCoalescer};
 
@@ -254,33 +309,37 @@ mod browser {
     }
 
     /// Collects items between animation frames and hands them over once per
-    /// frame, so a flood of events costs one redraw per frame, not one per event.
+    /// frame, so a flood of events costs one redraw per frame, not one per
+    /// event (and, bounded by [`FrameQueue`], never piles up in a hidden tab).
     pub struct FrameCoalescer<T: 'static> {
-        pending: Rc<RefCell<Vec<T>>>,
+        pending: Rc<RefCell<FrameQueue<T>>>,
         flush: Rc<dyn Fn(Vec<T>)>,
     }
 
     impl<T: 'static> FrameCoalescer<T> {
         pub fn new(flush: impl Fn(Vec<T>) + 'static) -> Self {
             Self {
-                pending: Rc::new(RefCell::new(Vec::new())),
+                pending: Rc::new(RefCell::new(FrameQueue::new(FrameQueue::<T>::MAX_ITEMS))),
                 flush: Rc::new(flush),
             }
         }
 
         pub fn push(&self, item: T) {
-            let first = {
-                let mut pending = self.pending.borrow_mut();
-                pending.push(item);
-                pending.len() == 1
-            };
-            if first {
-                let pending = Rc::clone(&self.pending);
-                let flush = Rc::clone(&self.flush);
-                request_animation_frame(move || {
-                    let batch = std::mem::take(&mut *pending.borrow_mut());
-                    flush(batch);
-                });
+            // The borrow ends before `flush` runs.
+            let queued = self.pending.borrow_mut().push(item);
+            match queued {
+                Queued::RequestFrame => {
+                    let pending = Rc::clone(&self.pending);
+                    let flush = Rc::clone(&self.flush);
+                    request_animation_frame(move || {
+                        let batch = pending.borrow_mut().frame();
+                        if !batch.is_empty() {
+                            flush(batch);
+                        }
+                    });
+                }
+                Queued::Waiting => {}
+                Queued::HandOver(batch) => (self.flush)(batch),
             }
         }
     }
@@ -304,6 +363,25 @@ mod tests {
             offset,
             data: json!(offset),
         }
+    }
+
+    #[test]
+    fn a_frame_queue_asks_for_one_frame_and_hands_over_at_its_bound() {
+        let mut queue = FrameQueue::new(3);
+        assert_eq!(queue.push(1), Queued::RequestFrame);
+        assert_eq!(queue.push(2), Queued::Waiting, "one frame at a time");
+        assert_eq!(queue.frame(), [1, 2]);
+        assert_eq!(queue.push(3), Queued::RequestFrame);
+        // No frame comes (a hidden tab): the bound hands the items over.
+        assert_eq!(queue.push(4), Queued::Waiting);
+        assert_eq!(queue.push(5), Queued::HandOver(vec![3, 4, 5]));
+        assert_eq!(
+            queue.push(6),
+            Queued::Waiting,
+            "the frame asked for is still to come"
+        );
+        assert_eq!(queue.frame(), [6]);
+        assert!(queue.frame().is_empty());
     }
 
     #[test]

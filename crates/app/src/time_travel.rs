@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart_view::ChartView;
 use crate::dashboard::LiveUpdate;
 use crate::format::date_time;
+use crate::live::Backoff;
 use crate::rpc_error::RpcError;
 use pulse_core::model::TimestampMs;
 
@@ -102,8 +103,16 @@ pub struct PlayBuffer {
     events: VecDeque<(TimestampMs, LiveUpdate)>,
     /// Every stored event up to here is fetched.
     loaded_until: TimestampMs,
-    fetching: bool,
+    /// The end of the span being fetched, while a fetch is under way.
+    asked_to: Option<TimestampMs>,
+    /// After a failed fetch, the next one waits until then (wall time).
+    retry_at: TimestampMs,
+    backoff: Backoff,
 }
+
+/// Events one answer may add to the buffer: what the server sends at most
+/// (up to [`MAX_PLAYED`] of each kind), with room to spare.
+const MAX_CHUNK_EVENTS: usize = 8 * MAX_PLAYED;
 
 impl PlayBuffer {
     /// A buffer for a dashboard whose snapshot shows the state at `at`.
@@ -111,12 +120,15 @@ impl PlayBuffer {
         Self {
             events: VecDeque::new(),
             loaded_until: at,
-            fetching: false,
+            asked_to: None,
+            retry_at: TimestampMs::MIN,
+            backoff: Backoff::default(),
         }
     }
 
     /// The span to fetch next, if the buffer reaches less than the
-    /// lookahead past `player.at` and no fetch is under way.
+    /// lookahead past `player.at`, no fetch is under way and no failure is
+    /// being waited out.
     pub fn wanted(
         &mut self,
         player: &Player,
@@ -124,32 +136,66 @@ impl PlayBuffer {
     ) -> Option<(TimestampMs, TimestampMs)> {
         let ahead = (LOOKAHEAD_REAL_MS * f64::from(player.speed)) as i64;
         let horizon = player.at.saturating_add(ahead).min(now);
-        if self.fetching || self.loaded_until >= horizon {
+        if self.asked_to.is_some() || now < self.retry_at || self.loaded_until >= horizon {
             return None;
         }
-        self.fetching = true;
         let to = horizon
             .max(self.loaded_until.saturating_add(ahead))
             .min(self.loaded_until.saturating_add(MAX_PLAY_SPAN_MS))
             .min(now);
-        (to > self.loaded_until)
-            .then_some((self.loaded_until, to))
-            .or_else(|| {
-                self.fetching = false;
-                None
-            })
+        if to <= self.loaded_until {
+            return None;
+        }
+        self.asked_to = Some(to);
+        Some((self.loaded_until, to))
     }
 
-    /// A fetched chunk (for the span [`PlayBuffer::wanted`] gave).
-    pub fn fill(&mut self, chunk: PlayedChunk) {
-        self.fetching = false;
-        self.events.extend(chunk.events);
-        self.loaded_until = self.loaded_until.max(chunk.until);
+    /// A fetched chunk (for the span [`PlayBuffer::wanted`] gave). Only what
+    /// lies in that span is taken, in time order, and at most
+    /// [`MAX_CHUNK_EVENTS`] of it (the rest is asked for again); an answer
+    /// that covers none of the span counts as a failure, so a server that
+    /// keeps answering so is not asked again ten times a second.
+    pub fn fill(&mut self, chunk: PlayedChunk, now: TimestampMs, random: f64) {
+        let Some(asked_to) = self.asked_to.take() else {
+            return;
+        };
+        let from = self.loaded_until;
+        let mut until = chunk.until.min(asked_to);
+        if until <= from {
+            self.wait_after_failure(now, random);
+            return;
+        }
+        let mut events: Vec<(TimestampMs, LiveUpdate)> = chunk
+            .events
+            .into_iter()
+            .filter(|(ts, _)| *ts > from && *ts <= until)
+            .collect();
+        // Stable: events of one moment keep the order they came in.
+        events.sort_by_key(|(ts, _)| *ts);
+        if let Some(&(cut, _)) = events.get(MAX_CHUNK_EVENTS) {
+            // Everything of the first moment left out is asked for again.
+            events.retain(|(ts, _)| *ts < cut);
+            until = cut - 1;
+            if until <= from {
+                self.wait_after_failure(now, random);
+                return;
+            }
+        }
+        self.backoff.reset();
+        self.events.extend(events);
+        self.loaded_until = until;
     }
 
-    /// A fetch failed; the span is asked for again later.
-    pub fn failed(&mut self) {
-        self.fetching = false;
+    /// A fetch failed; the span is asked for again after a backoff delay
+    /// (`random` uniform in [0, 1) spreads the retries of many pages).
+    pub fn failed(&mut self, now: TimestampMs, random: f64) {
+        self.asked_to = None;
+        self.wait_after_failure(now, random);
+    }
+
+    fn wait_after_failure(&mut self, now: TimestampMs, random: f64) {
+        let delay = self.backoff.next_delay(random).as_millis() as i64;
+        self.retry_at = now.saturating_add(delay);
     }
 
     /// The events due by `at`, in order.
@@ -279,25 +325,28 @@ mod tests {
         let (from, to) = buffer.wanted(&player, now).expect("nothing loaded yet");
         assert_eq!((from, to), (1_000_000, 1_000_000 + 120_000));
         assert_eq!(buffer.wanted(&player, now), None, "one fetch at a time");
-        buffer.fill(PlayedChunk {
-            events: vec![tick(1_000_500), tick(1_001_000), tick(1_090_000)],
-            until: 1_100_000, // the span was cut short
-        });
+        buffer.fill(
+            PlayedChunk {
+                events: vec![tick(1_000_500), tick(1_001_000), tick(1_090_000)],
+                until: 1_100_000, // the span was cut short
+            },
+            now,
+            0.0,
+        );
         assert_eq!(buffer.due(1_000_999).len(), 1);
         assert_eq!(buffer.due(1_001_000).len(), 1);
         assert!(buffer.due(1_050_000).is_empty());
         // The cut-short span goes on from where it stopped.
         let (from, to) = buffer.wanted(&player, now).expect("short of the lookahead");
         assert_eq!((from, to), (1_100_000, 1_220_000));
-        buffer.failed();
-        assert!(
-            buffer.wanted(&player, now).is_some(),
-            "a failed span is asked again"
+        buffer.fill(
+            PlayedChunk {
+                events: Vec::new(),
+                until: to,
+            },
+            now,
+            0.0,
         );
-        buffer.fill(PlayedChunk {
-            events: Vec::new(),
-            until: to,
-        });
         assert_eq!(buffer.wanted(&player, now), None, "far enough ahead");
         player.at = 1_150_000;
         assert_eq!(buffer.wanted(&player, now).map(|w| w.0), Some(1_220_000));
@@ -309,5 +358,101 @@ mod tests {
         );
         let mut done = PlayBuffer::new(now);
         assert_eq!(done.wanted(&Player::new(now), now), None);
+    }
+
+    #[test]
+    fn a_failed_fetch_is_asked_again_after_a_growing_delay_not_every_step() {
+        let mut now = 100_000_000;
+        let player = Player::new(1_000_000);
+        let mut buffer = PlayBuffer::new(player.at);
+        let span = buffer.wanted(&player, now).expect("asked");
+        let mut delays = Vec::new();
+        for _ in 0..4 {
+            buffer.failed(now, 0.0);
+            let failed_at = now;
+            let again = loop {
+                now += 50; // the player's loop runs every 100 ms
+                if let Some(again) = buffer.wanted(&player, now) {
+                    break again;
+                }
+            };
+            assert_eq!(again, span, "the same span again");
+            delays.push(now - failed_at);
+        }
+        assert!(delays.windows(2).all(|d| d[1] > d[0]), "{delays:?}");
+        assert!(delays[0] >= 100, "{delays:?}");
+        // One answer that covers nothing of the span counts as a failure too.
+        let mut stuck = PlayBuffer::new(player.at);
+        let (from, _) = stuck.wanted(&player, now).expect("asked");
+        stuck.fill(
+            PlayedChunk {
+                events: Vec::new(),
+                until: from,
+            },
+            now,
+            0.0,
+        );
+        assert_eq!(
+            stuck.wanted(&player, now),
+            None,
+            "waits, not ten times a second"
+        );
+        // Later it is asked again, and an answer that works resets the delay.
+        let (_, to) = stuck.wanted(&player, now + 10_000).expect("asked again");
+        stuck.fill(
+            PlayedChunk {
+                events: Vec::new(),
+                until: to,
+            },
+            now + 10_000,
+            0.0,
+        );
+        assert_eq!(stuck.backoff.attempts(), 0);
+    }
+
+    #[test]
+    fn a_chunk_is_taken_only_within_its_span_in_time_order_and_bounded() {
+        let now = 100_000_000;
+        let player = Player::new(1_000_000);
+        let mut buffer = PlayBuffer::new(player.at);
+        let (from, to) = buffer.wanted(&player, now).expect("asked");
+        buffer.fill(
+            PlayedChunk {
+                events: vec![
+                    tick(from + 30),
+                    tick(from), // before the span: shown already
+                    tick(from + 10),
+                    tick(to + 1), // after it
+                    tick(from + 20),
+                ],
+                until: to + 60_000, // more than was asked for
+            },
+            now,
+            0.0,
+        );
+        let times = |updates: Vec<LiveUpdate>| -> Vec<TimestampMs> {
+            updates
+                .into_iter()
+                .map(|update| match update {
+                    LiveUpdate::Tick(tick) => tick.ts,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(times(buffer.due(to + 1)), [from + 10, from + 20, from + 30]);
+        assert_eq!(buffer.loaded_until, to, "not past the span asked for");
+
+        // A flood is cut at a moment, and that moment is asked for again.
+        let mut flooded = PlayBuffer::new(player.at);
+        let (from, to) = flooded.wanted(&player, now).expect("asked");
+        let events = (0..MAX_CHUNK_EVENTS + 10)
+            .map(|i| tick(from + 1 + (i / 2) as i64))
+            .collect();
+        flooded.fill(PlayedChunk { events, until: to }, now, 0.0);
+        let kept = MAX_CHUNK_EVENTS;
+        let cut = from + 1 + (kept / 2) as i64;
+        assert_eq!(flooded.loaded_until, cut - 1);
+        assert_eq!(flooded.due(to).len(), kept);
+        assert_eq!(flooded.wanted(&player, now).map(|w| w.0), Some(cut - 1));
     }
 }

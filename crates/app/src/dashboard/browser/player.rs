@@ -52,9 +52,15 @@ pub fn start(panels: Panels, player: RwSignal<Option<Player>>, symbol: String, v
                 let symbol = symbol.clone();
                 spawn_local(async move {
                     match load_played(symbol, view, from, to).await {
-                        Ok(chunk) => buffer.borrow_mut().fill(chunk),
+                        Ok(chunk) => buffer.borrow_mut().fill(
+                            chunk,
+                            js_sys::Date::now() as i64,
+                            js_sys::Math::random(),
+                        ),
                         Err(error) => {
-                            buffer.borrow_mut().failed();
+                            buffer
+                                .borrow_mut()
+                                .failed(js_sys::Date::now() as i64, js_sys::Math::random());
                             leptos::logging::warn!("loading the past failed: {error}");
                         }
                     }
