@@ -45,7 +45,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), api::admit_page));
     let mut router = Router::new();
     if state.config.test_hooks {
-        router = router.route("/api/debug/drop-connections", post(drop_connections));
+        router = router
+            .route("/api/debug/drop-connections", post(drop_connections))
+            .route("/api/debug/forget-idle-symbols", post(forget_idle_symbols));
     }
     router
         .route("/ws", get(ws::upgrade))
@@ -105,6 +107,15 @@ async fn drop_connections(State(state): State<AppState>) -> impl IntoResponse {
         .drop_connections
         .send_modify(|generation| *generation += 1);
     axum::Json(serde_json::json!({"dropped": true}))
+}
+
+/// Test hook: runs the idle-symbol sweep as if every symbol had been idle
+/// for `--retain-days` (the sweep itself waits at least a day).
+async fn forget_idle_symbols(State(state): State<AppState>) -> impl IntoResponse {
+    let forgotten = state
+        .ingest
+        .forget_idle_symbols(crate::clock::now_ms().saturating_add(1));
+    axum::Json(serde_json::json!({ "forgotten": forgotten }))
 }
 
 async fn healthz() -> impl IntoResponse {

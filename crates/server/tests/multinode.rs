@@ -204,6 +204,8 @@ impl Node {
             .arg(&self.db)
             .env("RUST_LOG", "warn")
             .env("PULSE_INGEST_RATE", self.ingest_rate.to_string())
+            // POST /api/debug/forget-idle-symbols (the sweep waits a day).
+            .env("PULSE_TEST_HOOKS", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -1003,6 +1005,69 @@ async fn a_clients_rate_limit_holds_across_the_cluster() {
         (8.0..=split + 1.0).contains(&f64::from(accepted)) && f64::from(accepted) < unsplit - 2.0,
         "{accepted} of 40 accepted across 2 nodes in {:?} (split bound {split:.1}, unsplit {unsplit:.1})",
         started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The log's meta hash fields (`o:<topic epoch>`, last offsets) of `symbol`.
+fn offset_fields(redis: &Redis, symbol: &str) -> Vec<String> {
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg("pulse:{p}:meta")
+        .query(&mut redis.conn())
+        .expect("reads the meta hash");
+    let suffix = format!(":{symbol}");
+    fields
+        .into_iter()
+        .filter(|field| field.starts_with("o:") && field.ends_with(&suffix))
+        .collect()
+}
+
+/// A symbol forgotten for being idle takes its topics' last offsets out of
+/// the log too, so symbols that come and go do not grow Redis for good; a
+/// symbol someone still subscribes to keeps them, and a forgotten one comes
+/// back under new epochs.
+#[tokio::test]
+async fn a_forgotten_symbols_offsets_leave_the_log() {
+    let Some((_serial, dir, redis)) = scenario("forget", false) else {
+        return;
+    };
+    let nodes = cluster(&redis, &dir, 2).await;
+    let leader = &nodes[wait_for_leader(&nodes).await];
+    for symbol in ["IDLE", "KEPT"] {
+        assert_eq!(post_tick(leader.addr, symbol, 1).await.0, 200);
+    }
+    let before = offset_fields(&redis, "IDLE");
+    assert_eq!(before.len(), 2, "ticks and candles: {before:?}");
+    // A subscriber on the leader keeps KEPT.
+    let mut client = ws(leader.addr, "keeper").await;
+    subscribe(&mut client, "ticks:KEPT", None).await;
+    let (status, reply) = http_to(
+        leader.addr,
+        "POST",
+        "/api/debug/forget-idle-symbols",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["forgotten"], json!(["IDLE"]));
+    let watched = &redis;
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        move || async move { offset_fields(watched, "IDLE").is_empty().then_some(()) },
+    )
+    .await
+    .expect("IDLE's offsets leave the log");
+    assert_eq!(offset_fields(&redis, "KEPT").len(), 2, "KEPT stays whole");
+
+    // IDLE comes back, under epochs of its own.
+    assert_eq!(post_tick(leader.addr, "IDLE", 2).await.0, 200);
+    let after = offset_fields(&redis, "IDLE");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.iter().all(|field| !before.contains(field)),
+        "{after:?} {before:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

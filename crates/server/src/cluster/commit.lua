@@ -1,7 +1,8 @@
 -- One commit group of the leader, checked and appended atomically.
 -- KEYS: meta, leader, bus
 -- ARGV: token, epoch, expected g, bus maxlen, inbox id ('' = none), entry,
---       n, then n triples (topic epoch, offset before the group, last offset)
+--       n, then n triples (topic epoch, offset before the group, last offset),
+--       m, then m epochs of removed topics (their offsets are forgotten)
 -- Every check comes before any write: Redis does not roll a script back.
 local lease = redis.call('GET', KEYS[2])
 if lease ~= ARGV[1] then
@@ -23,6 +24,10 @@ for i = 0, n - 1 do
     return redis.error_reply('OFFSET ' .. ARGV[base] .. ' is at ' .. current ..
       ', the leader continues after ' .. ARGV[base + 1])
   end
+end
+local retired = 8 + 3 * n
+for j = 1, tonumber(ARGV[retired] or '0') do
+  redis.call('HDEL', KEYS[1], 'o:' .. ARGV[retired + j])
 end
 for i = 0, n - 1 do
   local base = 8 + 3 * i

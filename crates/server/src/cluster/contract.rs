@@ -130,11 +130,7 @@ impl ThroughRedis {
             .arg(1_000)
             .arg("")
             .arg(&entry);
-        let ranges = super::log::topic_ranges(&[&batch]);
-        invocation.arg(ranges.len());
-        for (topic, (before, last)) in &ranges {
-            invocation.arg(*topic).arg(*before).arg(*last);
-        }
+        super::log::offset_args(&mut invocation, &[&batch]);
         let g: u64 = invocation
             .invoke(&mut *conn)
             .expect("the log takes the group");

@@ -54,7 +54,26 @@ impl RedisLog {
 }
 
 /// Per topic epoch: the offset before the group and its last offset.
-pub(super) fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)> {
+/// `commit.lua`'s arguments after the entry: each topic's offset range,
+/// then the epochs of topics removed (see the script).
+pub(super) fn offset_args(invocation: &mut redis::ScriptInvocation<'_>, batches: &[&WriteBatch]) {
+    let ranges = topic_ranges(batches);
+    invocation.arg(ranges.len());
+    for (topic, (before, last)) in &ranges {
+        invocation.arg(*topic).arg(*before).arg(*last);
+    }
+    let retired: Vec<&str> = batches
+        .iter()
+        .flat_map(|batch| &batch.replay.retired_epochs)
+        .map(String::as_str)
+        .collect();
+    invocation.arg(retired.len());
+    for epoch in retired {
+        invocation.arg(epoch);
+    }
+}
+
+fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)> {
     let mut ranges: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for batch in batches {
         for pending in &batch.events {
@@ -103,7 +122,6 @@ impl CommitLog for RedisLog {
             .map(|answer| answer.inbox_id.clone())
             .next_back()
             .unwrap_or_default();
-        let ranges = topic_ranges(batches);
         let started = Instant::now();
         let mut invocation = cluster.scripts.commit.prepare_invoke();
         invocation
@@ -115,11 +133,8 @@ impl CommitLog for RedisLog {
             .arg(expected)
             .arg(cluster.config.log_len)
             .arg(&inbox)
-            .arg(&entry)
-            .arg(ranges.len());
-        for (topic, (before, last)) in &ranges {
-            invocation.arg(*topic).arg(*before).arg(*last);
-        }
+            .arg(&entry);
+        offset_args(&mut invocation, batches);
         let result: Result<u64, RedisError> = self.conn().and_then(|conn| invocation.invoke(conn));
         let outcome = match result {
             Ok(appended) => Ok(appended),

@@ -717,25 +717,34 @@ impl Ingest {
             .map(|(symbol, _)| symbol.clone())
             .collect();
         let mut dropped = Vec::new();
-        for symbol in idle {
-            let ticks = Topic::SymbolTicks(symbol.clone());
-            let candles = Topic::Candles(symbol.clone());
-            // Both topics go, or neither (a subscriber keeps the symbol).
-            if !self.broker.remove_if_unused(&ticks) && self.broker.position(&ticks).offset > 0 {
-                continue;
+        let mut retired_epochs = Vec::new();
+        // Removes `topic` if unused; `false` when it stays with data.
+        let mut remove = |topic: &Topic| {
+            let position = self.broker.position(topic);
+            if self.broker.remove_if_unused(topic) {
+                retired_epochs.push(position.epoch);
+                true
+            } else {
+                position.offset == 0
             }
-            if !self.broker.remove_if_unused(&candles) && self.broker.position(&candles).offset > 0
+        };
+        for symbol in idle {
+            // Both topics go, or the symbol stays (a subscriber keeps it).
+            if !remove(&Topic::SymbolTicks(symbol.clone()))
+                || !remove(&Topic::Candles(symbol.clone()))
             {
                 continue;
             }
             state.forget(&symbol);
             dropped.push(symbol);
         }
-        if !dropped.is_empty() && self.forwarder.get().is_some() {
-            // Followers replay it; nothing else is in the batch.
+        if !(dropped.is_empty() && retired_epochs.is_empty()) && self.forwarder.get().is_some() {
+            // Followers replay it, the log forgets the removed topics'
+            // offsets; nothing else is in the batch.
             let batch = WriteBatch {
                 replay: super::storage::Replay {
                     forgotten: dropped.clone(),
+                    retired_epochs,
                     ..Default::default()
                 },
                 ..WriteBatch::default()

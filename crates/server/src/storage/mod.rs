@@ -139,6 +139,10 @@ pub struct Replay {
     /// Symbols the leader stopped tracking.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forgotten: Vec<String>,
+    /// Epochs of topics the leader removed: a topic created again gets a
+    /// new epoch, so the log forgets these topics' last offsets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_epochs: Vec<String>,
     /// A dashboard reaction the batch's engagement event records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<crate::reactions::ReactionChange>,
