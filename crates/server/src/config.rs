@@ -133,7 +133,9 @@ pub struct ServerConfig {
     pub heartbeat_secs: u64,
 
     /// Enables `POST /api/debug/drop-connections` (closes every WebSocket with
-    /// 1012, keeping history) for end-to-end reconnect tests. Never in production.
+    /// 1012, keeping history) for end-to-end reconnect tests, and
+    /// `POST /api/debug/forget-idle-symbols` (the idle sweep, as if a day had
+    /// passed). Never in production.
     #[arg(long, env = "PULSE_TEST_HOOKS", action = clap::ArgAction::SetTrue, value_parser = boolish())]
     pub test_hooks: bool,
 
