@@ -23,7 +23,9 @@ use pulse_core::model::TimestampMs;
 
 /// The longest span of stored time one [`load_played`] call covers.
 pub const MAX_PLAY_SPAN_MS: TimestampMs = 60 * 60 * 1000;
-/// Events one call answers at most; a busier span ends early (see [`PlayedChunk::until`]).
+/// Events one call answers at most; a busier span ends early (see
+/// [`PlayedChunk::until`]), before the first instant that does not fit
+/// (unless that is the span's first instant: it is then answered whole).
 pub const MAX_PLAYED: usize = 5_000;
 /// How far ahead of the playing clock the buffer is filled, in stored time
 /// per unit of speed (at 600× that is 600 × 2 s = 20 min of data).
@@ -111,7 +113,7 @@ pub struct PlayBuffer {
 }
 
 /// Events one answer may add to the buffer: what the server sends at most
-/// (up to [`MAX_PLAYED`] of each kind), with room to spare.
+/// ([`MAX_PLAYED`], more only at one instant), with room to spare.
 const MAX_CHUNK_EVENTS: usize = 8 * MAX_PLAYED;
 
 impl PlayBuffer {

@@ -286,6 +286,13 @@ pub async fn played(
         ));
     }
     events.sort_by_key(|(ts, _)| *ts);
+    // Each kind was read up to MAX_PLAYED; the answer as a whole is bounded
+    // too (a shown candle is two events, a post up to three). It ends
+    // before the first instant that does not fit, complete up to there.
+    if let Some(&(first_left_out, _)) = events.get(MAX_PLAYED) {
+        until = until.min(cut_before(from, first_left_out));
+        events.retain(|(ts, _)| *ts <= until);
+    }
     Ok(PlayedChunk { events, until })
 }
 

@@ -306,7 +306,9 @@ async fn every_panel_shows_the_state_at_a_past_moment() {
 
 /// A span holding more than one call's 5,000 events ends early, at an
 /// instant before which it is complete, and the next call goes on from
-/// there: every stored candle is played exactly once.
+/// there: every stored candle is played exactly once. The bound is on the
+/// answer, whatever kinds its events are: the shown symbol's candles come
+/// as a tick and a candle each, so 5,000 candles would be 7,500 events.
 #[tokio::test]
 async fn a_busy_hour_is_played_in_several_calls_with_nothing_lost_or_twice() {
     let dir = temp_dir("busy");
@@ -330,17 +332,18 @@ async fn a_busy_hour_is_played_in_several_calls_with_nothing_lost_or_twice() {
     let end = t0 + 3_600_000;
     let mut from = t0;
     let mut played = Vec::new();
+    let mut charted = Vec::new();
     let mut calls = 0;
     while from < end {
         let form =
-            format!("symbol=BUSY&view%5Binterval%5D=1s&view%5Brange%5D=Live&from={from}&to={end}");
+            format!("symbol=BUSA&view%5Binterval%5D=1s&view%5Brange%5D=Live&from={from}&to={end}");
         let (status, chunk) = rpc(&server, "played", form).await;
         assert_eq!(status, 200, "{chunk}");
         let until = chunk["until"].as_i64().expect("until");
         assert!(until > from && until <= end, "{from} → {until}");
         let events = chunk["events"].as_array().expect("events");
-        // The shown symbol (BUSY) has no candles: what comes back is the
-        // watchlist's ticks, at most one call's 5,000.
+        // The watchlist's ticks of both symbols and the chart's candles
+        // of BUSA: at most one call's 5,000 in all.
         assert!(events.len() <= 5_000, "{} events", events.len());
         for event in events {
             if let Some(tick) = event[1].get("Tick") {
@@ -349,16 +352,23 @@ async fn a_busy_hour_is_played_in_several_calls_with_nothing_lost_or_twice() {
                 let symbol = tick["symbol"].as_str().expect("symbol").to_owned();
                 played.push((symbol, tick["price"].as_f64().expect("price")));
             }
+            if let Some(update) = event[1].get("Candle") {
+                let candle = &update[1]["candle"];
+                assert_eq!(candle["symbol"], "BUSA", "{update}");
+                charted.push(candle["close"].as_f64().expect("close"));
+            }
         }
         from = until;
         calls += 1;
         assert!(calls < 10, "the span moves on");
     }
-    assert!(calls >= 2, "7,200 candles do not fit one call");
+    assert!(calls >= 3, "10,800 events do not fit two calls");
     let expected: Vec<(String, f64)> = (0..3_600)
         .flat_map(|n| ["BUSA", "BUSB"].map(|s| (s.to_owned(), 100.0 + n as f64)))
         .collect();
     assert_eq!(played, expected, "in time order, each once");
+    let closes: Vec<f64> = (0..3_600).map(|n| 100.0 + n as f64).collect();
+    assert_eq!(charted, closes, "the chart's candles, each once");
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
