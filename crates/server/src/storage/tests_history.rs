@@ -361,3 +361,41 @@ async fn a_busy_engagement_window_in_the_past_counts_its_newest_events() {
     );
     assert_eq!(whole.top[0].window.likes, 25);
 }
+
+/// The past watchlist lists every stored symbol with a candle that had
+/// ended, in name order, however the symbols were stored (the list is
+/// found by seeking the primary key from one symbol to the next).
+#[tokio::test]
+async fn the_past_watchlist_lists_every_stored_symbol_in_name_order() {
+    let path = temp_db("past-symbols");
+    let now = now_ms();
+    let (_hub, storage, ingest) = node(&path);
+    let t0 = bucket_start(now - 2 * HOUR, MINUTE).unwrap();
+    let names = ["MSFT", "A", "ZZZZ", "9X", "AA", "B-1"];
+    let ticks: Vec<Tick> = names
+        .iter()
+        .enumerate()
+        .map(|(i, symbol)| Tick {
+            symbol: (*symbol).into(),
+            price: 10.0 + i as f64,
+            volume: 1.0,
+            ts: t0 + 1_000,
+        })
+        .collect();
+    ingest.ticks(ticks, now).await.unwrap();
+    // A symbol whose only candle ends after the moment is not listed.
+    let late = Tick {
+        symbol: "LATE".into(),
+        price: 1.0,
+        volume: 1.0,
+        ts: t0 + 5 * MINUTE,
+    };
+    ingest.ticks(vec![late], now).await.unwrap();
+    let quotes = storage.quotes_at(t0 + 2 * MINUTE, 10).await.unwrap();
+    let listed: Vec<&str> = quotes.iter().map(|q| q.symbol.as_str()).collect();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    let msft = quotes.iter().find(|q| q.symbol == "MSFT").unwrap();
+    assert_eq!(msft.last, 10.0);
+}
