@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection};
 
-use super::read::{candle_from_row, post_from_row, POST_COLUMNS};
+use super::read::{candle_from_row, post_from_row, symbols_of, BySymbol, POST_COLUMNS};
 use pulse_core::model::{
     Candle, CandleInterval, Counts, Engagement, EngagementKind, Post, TimestampMs,
 };
@@ -35,20 +35,7 @@ pub(super) fn quotes_at(
     at: TimestampMs,
     spark_points: usize,
 ) -> Result<Vec<PastQuote>, rusqlite::Error> {
-    // The stored symbols, one primary-key seek each: `DISTINCT symbol`
-    // scanned every minute candle (1.1–1.5 s for 2 million, BENCHMARKS).
-    let symbols: Vec<String> = conn
-        .prepare_cached(
-            "WITH RECURSIVE stored(symbol) AS (
-                 SELECT MIN(symbol) FROM candles
-                 UNION ALL
-                 SELECT (SELECT MIN(symbol) FROM candles WHERE symbol > stored.symbol)
-                 FROM stored WHERE stored.symbol IS NOT NULL
-             )
-             SELECT symbol FROM stored WHERE symbol IS NOT NULL",
-        )?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let symbols = symbols_of(conn, BySymbol::Candles)?;
     let mut latest = conn.prepare_cached(
         "SELECT start, close FROM candles WHERE symbol = ?1 AND interval = ?2 AND start <= ?3
          ORDER BY start DESC LIMIT ?4",

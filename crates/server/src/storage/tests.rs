@@ -725,3 +725,69 @@ async fn ingest_refuses_a_write_while_the_queue_is_full_before_applying_it() {
         .expect("accepted once the queue drains");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// How SQLite plans `sql` (the `detail` column of `EXPLAIN QUERY PLAN`).
+fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plans");
+    // The plan does not depend on the values: every parameter is NULL.
+    let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+    let details: Vec<String> = statement
+        .query_map(rusqlite::params_from_iter(nulls), |row| {
+            row.get::<_, String>(3)
+        })
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan details");
+    details.join("; ")
+}
+
+/// Statements that run on every prune round, or at start and after a
+/// failed write under the ingest lock, must not read whole tables: the
+/// candles table holds up to a month of minutes of every symbol.
+#[tokio::test]
+async fn the_prune_round_and_the_restore_lists_seek_instead_of_scanning() {
+    let path = temp_db("plans");
+    // Opened (and migrated) by a node; read beside it.
+    let _node = node(&path);
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    for interval in [CandleInterval::OneSecond, CandleInterval::OneMinute] {
+        for sql in writer::prune_candles_sql(interval) {
+            let plan = plan(&conn, &sql);
+            assert!(
+                plan.contains("candles_interval_updated_at"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("candles_interval_start"), "{sql}: {plan}");
+        }
+    }
+    let listings = [
+        read::symbols_sql("candles"),
+        read::symbols_sql("ticks"),
+        read::INTERVALS_OF_SYMBOL.to_owned(),
+    ];
+    for sql in listings {
+        let plan = plan(&conn, &sql);
+        assert!(
+            !plan.contains("SCAN candles") && !plan.contains("SCAN ticks"),
+            "{sql}: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+    }
+    // And they answer what DISTINCT would.
+    conn.execute_batch(
+        "INSERT INTO candles (symbol, interval, start, open, high, low, close, volume)
+         VALUES ('B', '1m', 1, 1, 1, 1, 1, 1), ('A', '1s', 1, 1, 1, 1, 1, 1),
+                ('A', '1m', 1, 1, 1, 1, 1, 1), ('A', '1m', 2, 1, 1, 1, 1, 1);",
+    )
+    .expect("rows");
+    assert_eq!(
+        read::symbols_of(&conn, read::BySymbol::Candles).unwrap(),
+        ["A", "B"]
+    );
+    assert_eq!(read::intervals_of(&conn, "A").unwrap(), ["1m", "1s"]);
+    assert!(read::symbols_of(&conn, read::BySymbol::Ticks)
+        .unwrap()
+        .is_empty());
+}

@@ -560,6 +560,23 @@ fn topic_symbol(topic: &str) -> Option<&str> {
 /// stands in), events beyond each topic's history, and the per-symbol
 /// topics of symbols with no data left. At most a few chunks per table and
 /// call, so writes are never held up long.
+/// The deletes of one interval's aged candles (`?1` the cutoff, `?2` the
+/// chunk): by `updated_at`, and, for rows from before schema v2 that have
+/// none, by their start. Both go through `candles_interval_updated_at`
+/// (`+start` keeps the planner off `candles_interval_start`, which would
+/// walk every candle older than the cutoff, every backfilled one with it,
+/// on the writer thread, every round).
+pub(super) fn prune_candles_sql(interval: CandleInterval) -> [String; 2] {
+    let interval = interval.as_str();
+    ["updated_at < ?1", "updated_at IS NULL AND +start < ?1"].map(|aged| {
+        format!(
+            "DELETE FROM candles WHERE (symbol, interval, start) IN
+               (SELECT symbol, interval, start FROM candles
+                WHERE interval = '{interval}' AND {aged} LIMIT ?2)"
+        )
+    })
+}
+
 pub(super) fn prune(
     conn: &Connection,
     retention: &Retention,
@@ -587,13 +604,7 @@ pub(super) fn prune(
         (CandleInterval::OneSecond, retention.candles_1s),
         (CandleInterval::OneMinute, retention.candles_1m),
     ] {
-        let interval = interval.as_str();
-        for aged in ["updated_at < ?1", "updated_at IS NULL AND start < ?1"] {
-            let sql = format!(
-                "DELETE FROM candles WHERE (symbol, interval, start) IN
-                   (SELECT symbol, interval, start FROM candles
-                    WHERE interval = '{interval}' AND {aged} LIMIT ?2)"
-            );
+        for sql in prune_candles_sql(interval) {
             deleted += chunked(&sql, cutoff(keep))?;
         }
     }
