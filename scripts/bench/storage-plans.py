@@ -21,6 +21,10 @@ db.executemany(candle, ((f"S{s:04d}", "1m", now - m * 60_000, now)
 db.executemany(candle, (("BACK", "1m", old + m * 60_000, now) for m in range(backfilled)))
 db.executemany("INSERT INTO ticks (symbol, price, volume, ts, received_at) VALUES (?,1,1,?,?)",
                ((f"S{i % symbols:04d}", now + i, now + i) for i in range(ticks)))
+posts = 500_000
+db.executemany("INSERT INTO posts (author, text, ts, compound, pos, neu, neg, label, symbols) "
+               "VALUES ('ann', 'a post of some length', ?, 0, 0, 1, 0, 'neutral', '[]')",
+               ((now + i,) for i in range(posts)))
 db.commit()
 skip = lambda table: f"""WITH RECURSIVE stored(symbol) AS (
     SELECT MIN(symbol) FROM {table} UNION ALL
@@ -43,6 +47,14 @@ def series_by_seeks():
 
 cutoff = now - 30 * 86_400_000
 legacy = "SELECT symbol, interval, start FROM candles WHERE interval = '1m' AND updated_at IS NULL AND {} < ? LIMIT 2000"
+# The posts export of a time range in the middle of the table: its first chunk.
+columns = "id, author, text, ts, compound, pos, neu, neg, label, symbols, likes, shares, comments"
+(max_id,) = db.execute("SELECT MAX(id) FROM posts").fetchone()
+middle = (now + posts // 2, now + posts // 2 + 10_000)
+chunk = f"SELECT {columns} FROM posts WHERE id > ? AND id <= ? AND ts >= ? AND ts <= ? ORDER BY id LIMIT 1000"
+def export_after():
+    first, last = db.execute("SELECT MIN(id), MAX(id) FROM posts WHERE ts >= ? AND ts <= ?", middle).fetchone()
+    return db.execute(chunk, (first - 1, min(last, max_id), *middle)).fetchall()
 cases = [
     ("past watchlist: symbols of candles",
      lambda: db.execute("SELECT DISTINCT symbol FROM candles WHERE interval = '1m' ORDER BY symbol").fetchall(),
@@ -53,12 +65,15 @@ cases = [
     ("restore: symbols of ticks",
      lambda: db.execute("SELECT DISTINCT symbol FROM ticks ORDER BY symbol").fetchall(),
      lambda: db.execute(skip("ticks")).fetchall()),
+    ("posts export of a time range: first chunk",
+     lambda: db.execute(chunk, (0, max_id, *middle)).fetchall(),
+     export_after),
     ("prune round: candles from before schema v2 (none here)",
      lambda: db.execute(legacy.format("start"), (cutoff,)).fetchall(),
      lambda: db.execute(legacy.format("+start"), (cutoff,)).fetchall()),
 ]
 print(f"SQLite {sqlite3.sqlite_version}: {symbols} symbols x {minutes} minutes + {backfilled} backfilled "
-      f"minutes of one symbol = {symbols * minutes + backfilled:,} candles; {ticks:,} ticks")
+      f"minutes of one symbol = {symbols * minutes + backfilled:,} candles; {ticks:,} ticks; {posts:,} posts")
 for name, before, after in cases:
     timings = []
     for query in (before, after):

@@ -93,8 +93,12 @@ enum Cursor {
 pub struct ExportReader {
     conn: Connection,
     query: ExportQuery,
-    /// The newest id when the export started (ticks, posts, engagement).
+    /// The newest id when the export started (ticks, posts, engagement);
+    /// for posts of a time range, the newest in that range.
     max_id: i64,
+    /// Posts of a time range: ids at or below this are outside it (posts
+    /// are in id order, not `ts` order, so a range is found by its ids).
+    min_id: i64,
     cursor: Cursor,
 }
 
@@ -131,10 +135,27 @@ impl ExportReader {
                 .unwrap_or(0),
             None => 0,
         };
+        // Without this, a range's first chunk walked every post before it
+        // and its last every post after it (the table is never pruned).
+        let (min_id, max_id) = match query {
+            ExportQuery::Posts { from, to } if from.is_some() || to.is_some() => {
+                let (first, last) = conn.query_row(
+                    "SELECT MIN(id), MAX(id) FROM posts WHERE ts >= ?1 AND ts <= ?2",
+                    params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+                    |row| Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, Option<i64>>(1)?)),
+                )?;
+                match (first, last) {
+                    (Some(first), Some(last)) => (first - 1, last.min(max_id)),
+                    _ => (0, 0),
+                }
+            }
+            _ => (0, max_id),
+        };
         Ok(Self {
             conn,
             query,
             max_id,
+            min_id,
             cursor: Cursor::Start,
         })
     }
@@ -174,7 +195,7 @@ impl ExportReader {
                 (ExportRows::Candles(rows), last)
             }
             ExportQuery::Posts { from, to } => {
-                let after_id = after.map_or(0, |(_, id)| id);
+                let after_id = after.map_or(self.min_id, |(_, id)| id);
                 let rows = self.posts((*from, *to), after_id, limit)?;
                 let last = rows.last().map(|(p, _)| (0, p.id as i64));
                 (ExportRows::Posts(rows), last)

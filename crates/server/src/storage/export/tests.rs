@@ -299,3 +299,44 @@ proptest! {
         }
     }
 }
+
+/// Posts are in id order but their times are not (backfills): a time
+/// range is every post whose `ts` lies in it, in id order, from whatever
+/// ids hold them, chunk by chunk.
+#[test]
+fn a_time_range_of_posts_is_found_whatever_ids_hold_it() {
+    let (db, conn) = TempDb::new();
+    let ts_of = |n: i64| (n * 37) % 50;
+    for n in 0..50i64 {
+        conn.execute(
+            "INSERT INTO posts (author, text, ts, compound, pos, neu, neg, label, symbols)
+             VALUES ('ann', 'p', ?1, 0, 0, 1, 0, 'neutral', '[]')",
+            params![ts_of(n)],
+        )
+        .expect("post");
+    }
+    let want: Vec<u64> = (0..50i64)
+        .filter(|n| (10..=20).contains(&ts_of(*n)))
+        .map(|n| n as u64 + 1)
+        .collect();
+    for chunk in [1, 3, 100] {
+        for (from, to) in [(Some(10), Some(20)), (Some(50), None), (None, Some(-1))] {
+            let query = ExportQuery::Posts { from, to };
+            let mut reader = ExportReader::open(&db.path, query).expect("opens");
+            let ids: Vec<u64> = drain(&mut reader, chunk)
+                .into_iter()
+                .flat_map(|rows| match rows {
+                    ExportRows::Posts(posts) => posts,
+                    other => panic!("{other:?}"),
+                })
+                .map(|(post, _)| post.id)
+                .collect();
+            let expected = if from == Some(10) {
+                want.clone()
+            } else {
+                Vec::new()
+            };
+            assert_eq!(ids, expected, "chunk {chunk}, {from:?}..{to:?}");
+        }
+    }
+}
