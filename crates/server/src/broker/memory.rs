@@ -306,18 +306,15 @@ impl Broker for MemoryBroker {
 
     fn prepare_json_on(
         &self,
-        route: &Arc<dyn Route>,
+        route: Arc<dyn Route>,
         data_json: &str,
         conflation_key: Option<Arc<str>>,
         source_ts: Option<i64>,
     ) -> Option<PendingEvent> {
         // A closed log was removed or replaced: its events would reach nobody.
-        let log = downcast(route).filter(|log| !log.local.is_closed())?;
+        let log = downcast(&route).filter(|log| !log.local.is_closed())?;
         let event = log.next_event(data_json, conflation_key, source_ts);
-        Some(PendingEvent {
-            route: Arc::clone(route),
-            event,
-        })
+        Some(PendingEvent { route, event })
     }
 
     fn prepare_replica(
@@ -522,7 +519,7 @@ mod tests {
         let route = Arc::clone(&first.route);
         broker.publish(vec![first]);
         let second = broker
-            .prepare_json_on(&route, "2", None, None)
+            .prepare_json_on(Arc::clone(&route), "2", None, None)
             .expect("the topic still exists");
         assert_eq!(second.position(), broker.position(&topic).into());
         assert_eq!(second.event().offset, 2);
@@ -530,7 +527,9 @@ mod tests {
 
         assert!(broker.remove_if_unused(&topic));
         assert!(
-            broker.prepare_json_on(&route, "3", None, None).is_none(),
+            broker
+                .prepare_json_on(Arc::clone(&route), "3", None, None)
+                .is_none(),
             "a removed topic's events would reach nobody"
         );
         let again = broker.prepare_json(&topic, "3", None, None);
@@ -538,7 +537,7 @@ mod tests {
         broker.publish(vec![again]);
         broker.reseed("next");
         assert!(
-            broker.prepare_json_on(&route, "4", None, None).is_none(),
+            broker.prepare_json_on(route, "4", None, None).is_none(),
             "a replaced topic's neither"
         );
     }

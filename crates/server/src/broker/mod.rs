@@ -178,7 +178,7 @@ pub trait Broker: Send + Sync + 'static {
     /// the broker keeps no such handles): the caller then names the topic.
     fn prepare_json_on(
         &self,
-        route: &Arc<dyn Route>,
+        route: Arc<dyn Route>,
         data_json: &str,
         conflation_key: Option<Arc<str>>,
         source_ts: Option<i64>,

@@ -53,7 +53,6 @@ impl RedisLog {
     }
 }
 
-/// Per topic epoch: the offset before the group and its last offset.
 /// `commit.lua`'s arguments after the entry: each topic's offset range,
 /// then the epochs of topics removed (see the script).
 pub(super) fn offset_args(invocation: &mut redis::ScriptInvocation<'_>, batches: &[&WriteBatch]) {
@@ -73,6 +72,7 @@ pub(super) fn offset_args(invocation: &mut redis::ScriptInvocation<'_>, batches:
     }
 }
 
+/// Per topic epoch: the offset before the group and its last offset.
 fn topic_ranges<'a>(batches: &[&'a WriteBatch]) -> BTreeMap<&'a str, (u64, u64)> {
     let mut ranges: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for batch in batches {

@@ -158,7 +158,8 @@ async fn ticks_build_candles() {
 
 /// A symbol's topics are remembered after its first tick; once they are
 /// removed (the symbol forgotten) or replaced (a new epoch), its next tick
-/// must go to the topics subscribers see now, not the old ones.
+/// must go to the topics subscribers see now, not the old ones, and the
+/// memory must not keep the old topics (and their subscribers) alive.
 #[tokio::test]
 async fn ticks_after_a_forgotten_symbol_or_a_new_epoch_reach_the_current_topics() {
     let ingest = ingest();
@@ -184,7 +185,25 @@ async fn ticks_after_a_forgotten_symbol_or_a_new_epoch_reach_the_current_topics(
         );
     }
 
+    // Subscribers of the topics a new epoch replaces are let go (their
+    // channel closes, so they resubscribe), even if no tick comes.
+    let mut before: Vec<_> = topics.iter().map(|t| broker.subscribe(t, None)).collect();
     ingest.adopt_epoch("later");
+    for (topic, old) in topics.iter().zip(&mut before) {
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match old.receiver.recv().await {
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    _ => continue,
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{topic}: the replaced topic's channel closes"
+        );
+    }
     let mut sub = broker.subscribe(&topics[0], None);
     assert!(sub.epoch.starts_with("later"), "{}", sub.epoch);
     ingest

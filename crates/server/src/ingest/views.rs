@@ -3,7 +3,7 @@
 //! ingest lock, in the same step as the offsets it reaches.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use pulse_core::analytics::engagement::{EngagementConfig, EngagementEngine};
 use pulse_core::analytics::market::{MarketConfig, MarketEngine};
@@ -48,8 +48,11 @@ pub(super) struct SymbolRoutes {
 
 /// One topic's route, once an event went there; the broker says when it
 /// is stale (the topic was removed or replaced) and it is found again.
+/// Weak: a replaced topic must go once the broker lets go of it, so that
+/// its subscribers' channel closes and they resubscribe (a quiet symbol
+/// would otherwise keep them waiting on the old topic).
 #[derive(Default)]
-pub(super) struct KnownRoute(Option<Arc<dyn Route>>);
+pub(super) struct KnownRoute(Option<Weak<dyn Route>>);
 
 impl KnownRoute {
     /// Prepares `data_json` on the remembered topic, or on `topic` (and
@@ -62,7 +65,7 @@ impl KnownRoute {
         conflation_key: Option<Arc<str>>,
         source_ts: Option<TimestampMs>,
     ) -> PendingEvent {
-        if let Some(route) = &self.0 {
+        if let Some(route) = self.0.as_ref().and_then(Weak::upgrade) {
             if let Some(event) =
                 broker.prepare_json_on(route, data_json, conflation_key.clone(), source_ts)
             {
@@ -70,7 +73,7 @@ impl KnownRoute {
             }
         }
         let event = broker.prepare_json(&topic(), data_json, conflation_key, source_ts);
-        self.0 = Some(Arc::clone(&event.route));
+        self.0 = Some(Arc::downgrade(&event.route));
         event
     }
 }

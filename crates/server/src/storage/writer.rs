@@ -555,11 +555,6 @@ fn topic_symbol(topic: &str) -> Option<&str> {
         .or_else(|| topic.strip_prefix("candles:"))
 }
 
-/// Deletes rows whose retention has passed since they were stored (rows
-/// from before schema version 2 have no arrival time: their data timestamp
-/// stands in), events beyond each topic's history, and the per-symbol
-/// topics of symbols with no data left. At most a few chunks per table and
-/// call, so writes are never held up long.
 /// The deletes of one interval's aged candles (`?1` the cutoff, `?2` the
 /// chunk): by `updated_at`, and, for rows from before schema v2 that have
 /// none, by their start. Both go through `candles_interval_updated_at`
@@ -577,6 +572,11 @@ pub(super) fn prune_candles_sql(interval: CandleInterval) -> [String; 2] {
     })
 }
 
+/// Deletes rows whose retention has passed since they were stored (rows
+/// from before schema version 2 have no arrival time: their data timestamp
+/// stands in), events beyond each topic's history, and the per-symbol
+/// topics of symbols with no data left. At most a few chunks per table and
+/// call, so writes are never held up long.
 pub(super) fn prune(
     conn: &Connection,
     retention: &Retention,
