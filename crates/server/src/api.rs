@@ -304,15 +304,22 @@ pub async fn admit_page(
     next.run(request).await
 }
 
+/// The peer a request came from (`0.0.0.0:0` when the server was not
+/// started with connection info, as in some tests): what rates count by.
+pub(crate) fn client_address(extensions: &axum::http::Extensions) -> SocketAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0)
+}
+
 /// Counts one read against the client's share of `--rpc-read-rate`; the
 /// answer when it is over.
 fn refuse_read(app: &AppState, extensions: &axum::http::Extensions) -> Option<Response> {
-    let client = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
     let limiter = &app.rpc.reads;
-    let wait = limiter.check(client.ip(), Instant::now()).err()?;
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let wait = limiter
+        .check(client_address(extensions).ip(), Instant::now())
+        .err()?;
+    let secs = crate::rate_limit::retry_after_secs(wait);
     let error = ApiError::of(
         ErrorKind::RateLimited,
         "rate_limited",
@@ -353,10 +360,7 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         let app: AppState = axum::extract::FromRef::from_ref(state);
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        let client = client_address(&parts.extensions);
         admit(&app, &parts.headers, client, TOKEN).map(|()| Admission)
     }
 }

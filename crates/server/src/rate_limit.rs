@@ -154,6 +154,12 @@ impl RateLimiter {
     }
 }
 
+/// A `Retry-After` for a [`RateLimiter::check`] refusal: whole seconds,
+/// at least one.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,10 @@
 //! Errors have the server functions' shape, the HTTP API's:
 //! `{"error":{"code","message"}}`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -66,10 +66,7 @@ pub async fn admit(State(state): State<AppState>, mut request: Request, next: Ne
         return next.run(request).await;
     };
     let write = !READS.contains(&name);
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    let address = super::api::client_address(request.extensions()).ip();
     let limiter = if write {
         &state.rpc.writes
     } else {
@@ -84,7 +81,7 @@ pub async fn admit(State(state): State<AppState>, mut request: Request, next: Ne
                 limiter.per_second()
             ),
         });
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let secs = super::rate_limit::retry_after_secs(wait);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -122,20 +122,12 @@ impl TopicLog {
 fn publish_runs(events: Vec<PendingEvent>) {
     let mut events = events.into_iter().peekable();
     while let Some(PendingEvent { route, event }) = events.next() {
-        let Some(log) = downcast(&route) else {
-            debug_assert!(false, "an event of another broker");
-            continue;
-        };
-        let mut state = lock(&log.state);
         let rest = std::iter::from_fn(|| {
             events
                 .next_if(|next| Arc::ptr_eq(&next.route, &route))
                 .map(|next| next.event)
         });
-        let run = std::iter::once(event)
-            .chain(rest)
-            .inspect(|event| log.keep(&mut state, event));
-        log.local.deliver_all(run);
+        hand_over(&route, std::iter::once(event).chain(rest));
     }
 }
 
@@ -176,16 +168,22 @@ fn publish_grouped(events: Vec<PendingEvent>) {
         }
     }
     for (route, events) in by_topic {
-        let Some(log) = downcast(&route) else {
-            debug_assert!(false, "an event of another broker");
-            continue;
-        };
-        let mut state = lock(&log.state);
-        let run = events
-            .into_iter()
-            .inspect(|event| log.keep(&mut state, event));
-        log.local.deliver_all(run);
+        hand_over(&route, events);
     }
+}
+
+/// Makes one topic's events (in offset order) part of its history and
+/// hands them to its flusher, under the topic's lock.
+fn hand_over(route: &Arc<dyn Route>, events: impl IntoIterator<Item = Arc<Event>>) {
+    let Some(log) = downcast(route) else {
+        debug_assert!(false, "an event of another broker");
+        return;
+    };
+    let mut state = lock(&log.state);
+    let kept = events
+        .into_iter()
+        .inspect(|event| log.keep(&mut state, event));
+    log.local.deliver_all(kept);
 }
 
 /// A route's identity (its topic log's address).
